@@ -1,0 +1,260 @@
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "ctlclient.h"
+#include "ctlproto.h"
+#include "dtcl_eval.h"
+#include "util.h"
+
+#define DEFAULT_SOCKET "/run/ditto/ditto.sock"
+
+struct session {
+	const char *sock_path;
+	struct ctlclient cli;
+	bool connected;
+	bool quit;
+};
+
+struct help_entry {
+	const char *name;
+	const char *usage;
+	const char *text;
+};
+
+/* Commands that dtcl itself carries out are marked "(local)". */
+static const struct help_entry help[] = {
+	{ "STATUS", "STATUS [con_id] [ON machine]",
+	  "Agent name, version, uptime, modules, paths and your access level." },
+	{ "GET", "GET [option] [ON machine]",
+	  "Shows an option (ditto.conf key such as queue.memory); alone, all of them." },
+	{ "SET", "SET option=value [ON machine]",
+	  "Changes an option and saves it in the state directory; some take effect only after a restart. Needs dtadmin." },
+	{ "HELP", "HELP [command]", "(local) Lists the commands or explains one." },
+	{ "SLEEP", "SLEEP seconds", "(local) Waits." },
+	{ "EXIT", "EXIT", "(local) Leaves the console or ends the script." },
+	{ "WRITE", "WRITE expr[, expr ...]", "Prints values." },
+	{ "IF", "IF expr THEN ... [ELSE ...] END", "Runs a block when expr is true (non-zero or non-empty)." },
+	{ "WHILE", "WHILE expr DO ... END", "Repeats a block while expr is true." },
+	{ "FOR", "FOR $i = a TO b DO ... END", "Repeats a block for $i from a to b." },
+	{ "$", "$name = expr", "Assigns a variable; $c = STATUS keeps a command's result." },
+};
+
+static int64_t cmd_help(const struct dtcl_cmd *cmd)
+{
+	size_t i;
+
+	if (cmd->argc > 1) {
+		for (i = 0; i < UTIL_ARRAY_SIZE(help); i++) {
+			if (util_streq_ci(help[i].name, cmd->argv[1].text)) {
+				printf("%s\n  %s\n", help[i].usage, help[i].text);
+				return 1;
+			}
+		}
+		fprintf(stderr, "HELP: no command %s\n", cmd->argv[1].text);
+		return -101;
+	}
+	printf("Commands (keywords are case-insensitive; ; or a new line ends a statement):\n");
+	for (i = 0; i < UTIL_ARRAY_SIZE(help); i++)
+		printf("  %s\n", help[i].usage);
+	printf("Results: >= 0 success; -1 unknown error, -101 invalid parameter,\n"
+	       "-102 bad command or syntax, -103 no source module, -104 no source chosen.\n");
+	return 1;
+}
+
+static int64_t cmd_sleep(const struct dtcl_cmd *cmd)
+{
+	struct timespec ts;
+	int64_t secs;
+
+	if (cmd->argc != 2 || util_parse_i64(cmd->argv[1].text, &secs) < 0 || secs < 0) {
+		fprintf(stderr, "usage: SLEEP seconds\n");
+		return -101;
+	}
+	ts.tv_sec = (time_t)secs;
+	ts.tv_nsec = 0;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	return 1;
+}
+
+static int64_t remote(struct session *s, const struct dtcl_cmd *cmd)
+{
+	struct ctlproto_cmd pc;
+	struct util_buf out;
+	char err[512];
+	int64_t rc = -1;
+	size_t i;
+
+	if (!s->connected) {
+		if (ctlclient_connect(&s->cli, s->sock_path, err, sizeof(err)) < 0) {
+			fprintf(stderr, "dtcl: %s\n", err);
+			return -1;
+		}
+		s->connected = true;
+	}
+	pc.argc = cmd->argc;
+	pc.argv = util_xcalloc(cmd->argc, sizeof(*pc.argv));
+	for (i = 0; i < cmd->argc; i++) {
+		/* The two enums list the same kinds in the same order. */
+		pc.argv[i].type = (enum ctlproto_argtype)cmd->argv[i].type;
+		pc.argv[i].text = (char *)cmd->argv[i].text;
+	}
+	util_buf_init(&out);
+	if (ctlclient_call(&s->cli, &pc, &rc, &out, err, sizeof(err)) < 0) {
+		fprintf(stderr, "dtcl: %s\n", err);
+		ctlclient_close(&s->cli);
+		s->connected = false;
+		rc = -1;
+	} else if (out.len) {
+		fputs(out.data, rc < 0 ? stderr : stdout);
+	}
+	fflush(stdout);
+	util_buf_free(&out);
+	free(pc.argv);
+	return rc;
+}
+
+static int64_t exec_cmd(void *ctx, const struct dtcl_cmd *cmd)
+{
+	struct session *s = ctx;
+	const char *name = cmd->argv[0].text;
+
+	if (cmd->argv[0].type != DTCL_ARG_WORD)
+		return -102;
+	if (util_streq_ci(name, "HELP"))
+		return cmd_help(cmd);
+	if (util_streq_ci(name, "SLEEP"))
+		return cmd_sleep(cmd);
+	if (util_streq_ci(name, "EXIT") || util_streq_ci(name, "QUIT")) {
+		s->quit = true;
+		return 0;
+	}
+	return remote(s, cmd);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: dtcl [OPTION]... [FILE]\n"
+"Runs DTCL commands against a Ditto agent.\n"
+"\n"
+"  -c, --command 'CMD; CMD'  run these statements\n"
+"  -f, --file FILE           run a script file (also a lone FILE argument)\n"
+"  -i, --interactive         interactive console (default when stdin is a terminal)\n"
+"  -s, --socket PATH         agent control socket (default %s)\n"
+"      --version             print the version and exit\n"
+"  -h, --help                print this help and exit\n"
+"\n"
+"Without -c, -f or -i, statements are read from standard input.\n"
+"Exit status: 0 when the last command succeeded, 1 when it failed, 2 for\n"
+"a bad command or syntax (result -102) or bad usage. See dtcl(1).\n",
+		DEFAULT_SOCKET);
+}
+
+static char *read_stream(FILE *f)
+{
+	struct util_buf b;
+	char chunk[65536];
+	size_t n;
+
+	util_buf_init(&b);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		util_buf_append(&b, chunk, n);
+	if (ferror(f)) {
+		util_buf_free(&b);
+		return NULL;
+	}
+	return util_buf_steal(&b);
+}
+
+static const struct option long_opts[] = {
+	{ "command", required_argument, NULL, 'c' },
+	{ "file", required_argument, NULL, 'f' },
+	{ "interactive", no_argument, NULL, 'i' },
+	{ "socket", required_argument, NULL, 's' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int main(int argc, char **argv)
+{
+	struct session s;
+	struct dtcl_interp *in = NULL;
+	const char *command = NULL, *file = NULL, *name = "stdin";
+	char *text = NULL;
+	bool interactive = false;
+	int64_t rc;
+	int opt, ret = 2;
+
+	memset(&s, 0, sizeof(s));
+	s.cli.fd = -1;
+	/* A closed control socket must be an error message, not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
+	s.sock_path = getenv("DITTO_CONTROL_SOCKET");
+	if (!s.sock_path || !*s.sock_path)
+		s.sock_path = DEFAULT_SOCKET;
+	while ((opt = getopt_long(argc, argv, "c:f:is:h", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': command = optarg; break;
+		case 'f': file = optarg; break;
+		case 'i': interactive = true; break;
+		case 's': s.sock_path = optarg; break;
+		case 'V': printf("dtcl %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc && !file && !command)
+		file = argv[optind++];
+	if (optind < argc || (command && file) || (interactive && (command || file))) {
+		fprintf(stderr, "dtcl: give one of -c, -f FILE or -i\n");
+		usage(stderr);
+		return 2;
+	}
+	if (command) {
+		text = util_xstrdup(command);
+		name = "command line";
+	} else if (file) {
+		FILE *f = fopen(file, "r");
+
+		if (!f) {
+			fprintf(stderr, "dtcl: cannot open %s: %s\n", file, strerror(errno));
+			return 2;
+		}
+		text = read_stream(f);
+		fclose(f);
+		name = file;
+	} else if (!interactive && !isatty(STDIN_FILENO)) {
+		text = read_stream(stdin);
+	} else {
+		interactive = true;
+	}
+	if (!interactive && !text) {
+		fprintf(stderr, "dtcl: cannot read %s: %s\n", name, strerror(errno));
+		return 2;
+	}
+	in = dtcl_interp_new(exec_cmd, &s, stdout, stderr);
+	if (interactive)
+		rc = console_run(in, &s.quit);
+	else
+		rc = dtcl_interp_run(in, text, name);
+	/* -102 is "bad command or syntax": the same kind of mistake as bad
+	 * usage, so scripts can tell it from a command that failed. */
+	ret = rc == -102 ? 2 : rc < 0 ? 1 : 0;
+	dtcl_interp_free(in);
+	if (s.connected)
+		ctlclient_close(&s.cli);
+	free(text);
+	return ret;
+}
