@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "control.h"
 #include "dtlog.h"
 #include "util.h"
+#include "wire.h"
 
 /* Keys that need a restart keep their running values on reload, so GET and
  * STATUS show what the agent really uses; a changed one is named in the log
@@ -189,36 +189,16 @@ done:
 static int ensure_key_file(struct agent *a)
 {
 	const char *path = conf_key_file(&a->conf);
-	unsigned char raw[32];
-	char hex[sizeof(raw) * 2 + 2];
-	size_t i;
-	int fd = -1, ret = -1;
+	char err[512];
 
 	if (access(path, F_OK) == 0)
 		return 0;
-	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
-		dtlog(DTLOG_ERROR, 0, "Cannot get random bytes for %s: %s", path, strerror(errno));
-		goto done;
-	}
-	for (i = 0; i < sizeof(raw); i++)
-		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-	hex[sizeof(raw) * 2] = '\n';
-	hex[sizeof(raw) * 2 + 1] = '\0';
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0 || util_write_full(fd, hex, strlen(hex)) < 0 || fsync(fd) < 0) {
-		dtlog(DTLOG_ERROR, 0, "Cannot create pre-shared key %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			unlink(path);
-		goto done;
+	if (wire_key_create(path, err, sizeof(err)) < 0) {
+		dtlog(DTLOG_ERROR, 0, "Cannot create pre-shared key: %s", err);
+		return -1;
 	}
 	dtlog(DTLOG_INFO, 0, "Created pre-shared key %s; copy it to every peer agent (--key-file)", path);
-	if (a->foreground == false)
-		fprintf(stderr, "dittod: created pre-shared key %s; copy it to every peer agent\n", path);
-	ret = 0;
-done:
-	if (fd >= 0)
-		close(fd);
-	return ret;
+	return 0;
 }
 
 static void on_term(struct evloop *loop, int signo, void *arg)

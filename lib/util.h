@@ -43,7 +43,8 @@ void util_buf_append(struct util_buf *b, const void *p, size_t n);
 void util_buf_puts(struct util_buf *b, const char *s);
 void util_buf_printf(struct util_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-void util_buf_vprintf(struct util_buf *b, const char *fmt, va_list ap);
+void util_buf_vprintf(struct util_buf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 /* Hands the data to the caller (who frees it) and leaves b empty. */
 char *util_buf_steal(struct util_buf *b);
 
