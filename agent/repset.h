@@ -27,11 +27,11 @@
  * where the shallowest matching run ends). The rule with the deepest anchor
  * decides — the most specific rule wins, so a rule for /var/data/old
  * overrides one for /var/data whatever their types. At equal depth a literal
- * rule beats a pattern (a named entry is more specific than a pattern), then
- * EXCLUDE beats INCLUDE: under /data, tail * INCLUDE with tail *.tmp EXCLUDE
- * (both RECURSIVE) must leave the exclusion meaningful, and replicating less than
- * asked is visible and fixable while replicating data the user carved out
- * (secrets, scratch space) cannot be undone on the target.
+ * rule beats a pattern (a named entry is more specific), then EXCLUDE beats
+ * INCLUDE: with base /data, tail * INCLUDE and tail *.tmp EXCLUDE (both
+ * RECURSIVE) the exclusion must still mean something, and replicating less
+ * than asked is visible and fixable while data the user carved out (secrets,
+ * scratch space) cannot be taken back once it is on the target.
  * As the guide says, a NONRECURSIVE literal rule whose own path is governed
  * by a RECURSIVE rule of the same type is discarded (kept, shown, ignored):
  * /var/data INCLUDE RECURSIVE makes /var/data/old INCLUDE NONRECURSIVE moot.
@@ -51,7 +51,8 @@
  *
  * Threads: nothing here locks. Readers (repset_match from capture) and
  * writers must be serialised by the caller. Paths longer than
- * REPSET_PATH_MAX never match; the caller logs them as skipped. */
+ * REPSET_PATH_MAX never match: as in the guide, the caller skips them and
+ * logs it (len > REPSET_PATH_MAX tells it why). */
 #ifndef DITTO_REPSET_H
 #define DITTO_REPSET_H
 
