@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "repset.h"
+#include "source.h"
+#include "target.h"
 #include "dtlog.h"
 #include "util.h"
 #include "wire.h"
@@ -264,6 +267,21 @@ int agent_start(struct agent *a)
 	}
 	if (pidfile_lock(a) < 0 || ensure_key_file(a) < 0)
 		goto done;
+	{
+		char err[1024];
+
+		if (wire_key_load(conf_key_file(&a->conf), a->key, &a->keylen, err, sizeof(err)) < 0) {
+			dtlog(DTLOG_ERROR, 0, "%s", err);
+			goto done;
+		}
+		a->repsets = repset_db_new();
+		a->repsets_path = util_xasprintf("%s/repsets.conf", a->conf.agent.state_dir);
+		if (access(a->repsets_path, F_OK) == 0 &&
+		    repset_db_load(a->repsets, a->repsets_path, err, sizeof(err)) < 0) {
+			dtlog(DTLOG_ERROR, 0, "Cannot load replication sets: %s", err);
+			goto done;
+		}
+	}
 
 	a->loop = evloop_new();
 	if (!a->loop) {
@@ -280,6 +298,10 @@ int agent_start(struct agent *a)
 	a->ctl = control_new(a);
 	if (!a->ctl)
 		goto done;
+	a->target = target_new(a);
+	if (!a->target)
+		goto done;
+	a->source = source_new(a);
 	dtlog(DTLOG_INFO, 69, "Ditto kernel started on %s", a->conf.agent.name);
 	dtlog_event(DTLOG_INFO, 4000, "Kernel was successfully started (version %s, pid %ld, control socket %s)",
 		    PACKAGE_VERSION, (long)getpid(), a->conf.agent.control_socket);
@@ -294,8 +316,28 @@ void agent_stop(struct agent *a)
 	dtlog_event(DTLOG_INFO, 4005, "Kernel was successfully stopped");
 }
 
+int agent_save_repsets(struct agent *a, char *err, size_t errlen)
+{
+	if (repset_db_save(a->repsets, a->repsets_path) < 0) {
+		snprintf(err, errlen, "cannot save %s: %s", a->repsets_path, strerror(errno));
+		dtlog(DTLOG_ERROR, 0, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 void agent_fini(struct agent *a)
 {
+	source_free(a->source);
+	a->source = NULL;
+	target_free(a->target);
+	a->target = NULL;
+	if (a->repsets) {
+		repset_db_free(a->repsets);
+		a->repsets = NULL;
+	}
+	free(a->repsets_path);
+	a->repsets_path = NULL;
 	if (a->ctl) {
 		control_free(a->ctl);
 		a->ctl = NULL;

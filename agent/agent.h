@@ -9,8 +9,12 @@
 
 #include "conf.h"
 #include "evloop.h"
+#include "wire.h"
 
 struct control;
+struct repset_db;
+struct source;
+struct target;
 
 /* Command-line values that win over the config file, kept apart so a reload
  * (SIGHUP) re-applies them on top of the freshly read file. */
@@ -34,6 +38,12 @@ struct agent {
 	uint64_t start_mono_ns;
 	uint64_t start_real_ns;
 	struct control *ctl;
+	struct repset_db *repsets;
+	char *repsets_path; /* <state_dir>/repsets.conf */
+	struct source *source;
+	struct target *target;
+	uint8_t key[WIRE_KEY_MAX]; /* pre-shared key for agent links */
+	size_t keylen;
 	int pid_fd;
 	char *settings_path; /* <state_dir>/settings.conf: persisted SET values */
 	int exit_code;
@@ -51,6 +61,8 @@ int agent_reload(struct agent *a);
  * whose value differs from the config file are kept there. */
 int agent_persist_setting(struct agent *a, const char *key, const char *value,
 			  char *err, size_t errlen);
+/* Writes the replication sets after a change; logs and returns -1 on error. */
+int agent_save_repsets(struct agent *a, char *err, size_t errlen);
 void agent_stop(struct agent *a);
 void agent_fini(struct agent *a);
 

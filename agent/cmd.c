@@ -12,6 +12,9 @@
 #include "agent.h"
 #include "conf.h"
 #include "dtlog.h"
+#include "repset.h"
+#include "source.h"
+#include "target.h"
 
 struct cmd_def {
 	const char *name;
@@ -45,6 +48,19 @@ static int strip_on_machine(struct agent *a, const struct ctlproto_cmd *cmd,
 	return (int)n - 2;
 }
 
+static int parse_con_id(const struct ctlproto_arg *arg, uint32_t *id,
+			struct util_buf *out)
+{
+	uint64_t v;
+
+	if (util_parse_u64(arg->text, &v) < 0 || v == 0 || v > UINT32_MAX) {
+		util_buf_printf(out, "%s is not a connection ID\n", arg->text);
+		return -1;
+	}
+	*id = (uint32_t)v;
+	return 0;
+}
+
 static void fmt_uptime(struct util_buf *out, uint64_t secs)
 {
 	util_buf_printf(out, "%" PRIu64 "d %02" PRIu64 ":%02" PRIu64 ":%02" PRIu64,
@@ -71,9 +87,11 @@ static int64_t cmd_status(struct agent *a, const struct cmd_caller *who,
 	if (argc < 0)
 		return CMD_E_PARAM;
 	if (argc > 1) {
-		/* No connection exists until replication lands (issue 3). */
-		util_buf_printf(out, "STATUS %s: no such connection\n", cmd->argv[1].text);
-		return CMD_E_PARAM;
+		uint32_t id;
+
+		if (parse_con_id(&cmd->argv[1], &id, out) < 0)
+			return CMD_E_PARAM;
+		return source_status(a->source, id, out) < 0 ? CMD_E_PARAM : 1;
 	}
 	localtime_r(&started, &tm);
 	strftime(when, sizeof(when), "%m/%d/%Y %H:%M:%S", &tm);
@@ -84,15 +102,17 @@ static int64_t cmd_status(struct agent *a, const struct cmd_caller *who,
 	util_buf_puts(out, "Uptime:          ");
 	fmt_uptime(out, (util_now_mono_ns() - a->start_mono_ns) / 1000000000ull);
 	util_buf_puts(out, "\n");
-	util_buf_puts(out, "Modules loaded:  control\n");
-	util_buf_puts(out, "Source module:   not available in this version\n");
-	util_buf_puts(out, "Target module:   not available in this version\n");
+	util_buf_puts(out, "Modules loaded:  control, source, target\n");
+	util_buf_printf(out, "Service address: %s\n", a->conf.agent.listen.text);
+	util_buf_printf(out, "Replication sets: %zu\n", repset_db_count(a->repsets));
 	util_buf_printf(out, "Config file:     %s%s\n", a->conf_path,
 			access(a->conf_path, F_OK) == 0 ? "" : " (absent: built-in defaults)");
 	util_buf_printf(out, "State directory: %s\n", a->conf.agent.state_dir);
 	util_buf_printf(out, "Log directory:   %s\n", a->conf.agent.log_dir);
 	util_buf_printf(out, "Control socket:  %s\n", a->conf.agent.control_socket);
 	util_buf_printf(out, "Your access:     %s\n", access_name(who->access));
+	source_list(a->source, out);
+	target_status(a->target, out);
 	return 1;
 }
 
@@ -177,10 +197,253 @@ done:
 	return rc;
 }
 
+static int64_t repset_changed(struct agent *a, int rc, const char *msg,
+			      const char *name, struct util_buf *out)
+{
+	char err[512];
+
+	if (rc < 0) {
+		util_buf_printf(out, "REPSET: %s\n", msg);
+		return CMD_E_PARAM;
+	}
+	if (msg[0])
+		util_buf_printf(out, "%s\n", msg);
+	if (agent_save_repsets(a, err, sizeof(err)) < 0) {
+		util_buf_printf(out, "REPSET: %s\n", err);
+		return CMD_E_UNKNOWN;
+	}
+	if (name) {
+		dtlog(DTLOG_INFO, 99, "RepSet Modified: %s", name);
+		if (source_repset_busy(a->source, name))
+			util_buf_printf(out, "%s is connected: run a difference mirror (MIRROR START) so the target matches the new rules\n", name);
+	}
+	return 1;
+}
+
+static int64_t cmd_repset(struct agent *a, const struct cmd_caller *who,
+			  const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	const struct ctlproto_arg *v = cmd->argv;
+	size_t n = cmd->argc;
+	char msg[1024] = "";
+	const struct repset *rs;
+	int rc;
+
+	if (n >= 2 && !arg_is(&v[1], "LIST") && !arg_is(&v[1], "DISPLAY") &&
+	    who->access != CTLPROTO_ACCESS_ADMIN) {
+		util_buf_printf(out, "REPSET: permission denied: changing replication sets needs root or group %s\n",
+				a->conf.agent.admin_group);
+		return CMD_E_UNKNOWN;
+	}
+	if (n >= 2 && arg_is(&v[1], "LIST") && n == 2) {
+		repset_db_list(a->repsets, out);
+		if (!repset_db_count(a->repsets))
+			util_buf_puts(out, "No replication sets.\n");
+		return 1;
+	}
+	if (n == 2 && arg_is(&v[1], "SAVE")) {
+		/* Every change is saved as it is made; SAVE confirms it. */
+		return repset_changed(a, 0, "", NULL, out);
+	}
+	if (n == 3 && arg_is(&v[1], "CREATE")) {
+		rc = repset_db_create(a->repsets, v[2].text, msg, sizeof(msg));
+		return repset_changed(a, rc, msg, NULL, out);
+	}
+	if (n == 3 && arg_is(&v[1], "DELETE")) {
+		if (source_repset_busy(a->source, v[2].text)) {
+			util_buf_printf(out, "REPSET DELETE: %s is connected; DISCONNECT it first\n", v[2].text);
+			return CMD_E_PARAM;
+		}
+		rc = repset_db_delete(a->repsets, v[2].text, REPSET_GEN_ANY, msg, sizeof(msg));
+		return repset_changed(a, rc, msg, NULL, out);
+	}
+	if (n == 3 && arg_is(&v[1], "DISPLAY")) {
+		rs = repset_db_find(a->repsets, v[2].text);
+		if (!rs) {
+			util_buf_printf(out, "REPSET DISPLAY: no replication set %s\n", v[2].text);
+			return CMD_E_PARAM;
+		}
+		repset_display(rs, out);
+		return 1;
+	}
+	/* REPSET RULE ADD "path" INCLUDE|EXCLUDE [RECURSIVE|NONRECURSIVE] TO name */
+	if (n >= 7 && arg_is(&v[1], "RULE") && arg_is(&v[2], "ADD") &&
+	    arg_is(&v[n - 2], "TO")) {
+		enum repset_rule_type type;
+		bool rec = true;
+
+		if (arg_is(&v[4], "INCLUDE"))
+			type = REPSET_INCLUDE;
+		else if (arg_is(&v[4], "EXCLUDE"))
+			type = REPSET_EXCLUDE;
+		else
+			goto usage;
+		if (n == 8 && arg_is(&v[5], "NONRECURSIVE"))
+			rec = false;
+		else if (n == 8 && !arg_is(&v[5], "RECURSIVE"))
+			goto usage;
+		else if (n != 7 && n != 8)
+			goto usage;
+		rc = repset_db_rule_add(a->repsets, v[n - 1].text, REPSET_GEN_ANY, v[3].text,
+					type, rec, msg, sizeof(msg));
+		return repset_changed(a, rc, msg, v[n - 1].text, out);
+	}
+	if (n == 6 && arg_is(&v[1], "RULE") && arg_is(&v[2], "REMOVE") && arg_is(&v[4], "FROM")) {
+		rc = repset_db_rule_remove(a->repsets, v[5].text, REPSET_GEN_ANY, v[3].text,
+					   msg, sizeof(msg));
+		return repset_changed(a, rc, msg, v[5].text, out);
+	}
+	if (n == 6 && arg_is(&v[1], "DEVICE") && arg_is(&v[2], "ADD") && arg_is(&v[4], "TO")) {
+		rc = repset_db_device_add(a->repsets, v[5].text, REPSET_GEN_ANY, v[3].text,
+					  msg, sizeof(msg));
+		return repset_changed(a, rc, msg, v[5].text, out);
+	}
+usage:
+	util_buf_puts(out, "usage: REPSET CREATE name | DELETE name | LIST | DISPLAY name | SAVE\n"
+			   "       REPSET RULE ADD \"path\" INCLUDE|EXCLUDE [RECURSIVE|NONRECURSIVE] TO name\n"
+			   "       REPSET RULE REMOVE \"path\" FROM name\n"
+			   "       REPSET DEVICE ADD \"/dev/...\" TO name\n");
+	return CMD_E_SYNTAX;
+}
+
+/* CONNECT name TO target [MAP EXACT | MAP BASE "dir" | MAP "src" TO "dst" [, ...]]
+ *         [NOMIRROR] [NOREPLICATE] [MIRROR FULL] */
+static int64_t cmd_connect(struct agent *a, const struct cmd_caller *who,
+			   const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	const struct ctlproto_arg *v = cmd->argv;
+	struct source_connect_req req;
+	size_t n = cmd->argc, i = 4, np = 0;
+	int64_t rc = CMD_E_SYNTAX;
+	int id;
+
+	(void)who;
+	memset(&req, 0, sizeof(req));
+	req.mirror = true;
+	req.replicate = true;
+	if (n < 4 || !arg_is(&v[2], "TO"))
+		goto usage;
+	req.repset = v[1].text;
+	req.target = v[3].text;
+	req.pairs = util_xcalloc(n, sizeof(*req.pairs));
+	if (i < n && arg_is(&v[i], "MAP")) {
+		i++;
+		if (i < n && arg_is(&v[i], "EXACT")) {
+			req.map = SOURCE_MAP_EXACT;
+			i++;
+		} else if (i + 1 < n && arg_is(&v[i], "BASE")) {
+			req.map = SOURCE_MAP_BASE;
+			req.base = v[i + 1].text;
+			i += 2;
+		} else {
+			req.map = SOURCE_MAP_PAIRS;
+			for (;;) {
+				if (i + 2 >= n || v[i].type != CTLPROTO_ARG_STRING ||
+				    !arg_is(&v[i + 1], "TO") || v[i + 2].type != CTLPROTO_ARG_STRING)
+					goto usage;
+				req.pairs[np].src = (char *)v[i].text;
+				req.pairs[np].dst = (char *)v[i + 2].text;
+				np++;
+				i += 3;
+				if (i < n && v[i].type == CTLPROTO_ARG_PUNCT && !strcmp(v[i].text, ","))
+					i++;
+				else
+					break;
+			}
+			req.npairs = np;
+		}
+	}
+	for (; i < n; i++) {
+		if (arg_is(&v[i], "NOMIRROR"))
+			req.mirror = false;
+		else if (arg_is(&v[i], "NOREPLICATE"))
+			req.replicate = false;
+		else if (arg_is(&v[i], "MIRROR") && i + 1 < n && arg_is(&v[i + 1], "FULL"))
+			i++;
+		else
+			goto usage;
+	}
+	id = source_connect(a->source, &req, out);
+	rc = id < 0 ? CMD_E_PARAM : id;
+	goto done;
+usage:
+	util_buf_puts(out, "usage: CONNECT name TO target[:port] [MAP EXACT | MAP BASE \"dir\" | MAP \"src\" TO \"dst\" [, ...]]\n"
+			   "               [NOMIRROR] [NOREPLICATE] [MIRROR FULL]\n");
+done:
+	free(req.pairs);
+	return rc;
+}
+
+static int64_t cmd_disconnect(struct agent *a, const struct cmd_caller *who,
+			      const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	uint32_t id;
+
+	(void)who;
+	if (cmd->argc != 2) {
+		util_buf_puts(out, "usage: DISCONNECT con_id\n");
+		return CMD_E_SYNTAX;
+	}
+	if (parse_con_id(&cmd->argv[1], &id, out) < 0)
+		return CMD_E_PARAM;
+	return source_disconnect(a->source, id, out) < 0 ? CMD_E_PARAM : 1;
+}
+
+static int64_t cmd_connections(struct agent *a, const struct cmd_caller *who,
+			       const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	(void)who;
+	(void)cmd;
+	source_list(a->source, out);
+	return 1;
+}
+
+static int64_t cmd_mirror(struct agent *a, const struct cmd_caller *who,
+			  const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	uint32_t id;
+
+	(void)who;
+	if (cmd->argc < 3 || !arg_is(&cmd->argv[1], "START") ||
+	    (cmd->argc == 4 && !arg_is(&cmd->argv[3], "FULL")) || cmd->argc > 4) {
+		util_buf_puts(out, "usage: MIRROR START con_id [FULL]\n");
+		return CMD_E_SYNTAX;
+	}
+	if (parse_con_id(&cmd->argv[2], &id, out) < 0)
+		return CMD_E_PARAM;
+	return source_mirror_start(a->source, id, out) < 0 ? CMD_E_PARAM : 1;
+}
+
+/* The agent answers at once whether the queue is drained (1) or not (0);
+ * dtcl repeats the question until it is or the caller's timeout passes, so
+ * no control request ever blocks the agent. */
+static int64_t cmd_waitonqueue(struct agent *a, const struct cmd_caller *who,
+			       const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	uint32_t id;
+	int rc;
+
+	(void)who;
+	if (cmd->argc < 2 || cmd->argc > 3) {
+		util_buf_puts(out, "usage: WAITONQUEUE con_id [timeout_seconds]\n");
+		return CMD_E_SYNTAX;
+	}
+	if (parse_con_id(&cmd->argv[1], &id, out) < 0)
+		return CMD_E_PARAM;
+	rc = source_queue_drained(a->source, id, out);
+	return rc < 0 ? CMD_E_PARAM : rc;
+}
+
 static const struct cmd_def cmds[] = {
 	{ "STATUS", false, cmd_status },
 	{ "GET", false, cmd_get },
 	{ "SET", true, cmd_set },
+	{ "REPSET", false, cmd_repset }, /* LIST/DISPLAY read-only, the rest checks */
+	{ "CONNECT", true, cmd_connect },
+	{ "DISCONNECT", true, cmd_disconnect },
+	{ "CONNECTIONS", false, cmd_connections },
+	{ "MIRROR", true, cmd_mirror },
+	{ "WAITONQUEUE", false, cmd_waitonqueue },
 };
 
 int64_t cmd_execute(struct agent *a, const struct cmd_caller *who,

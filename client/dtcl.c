@@ -39,6 +39,16 @@ static const struct help_entry help[] = {
 	  "Shows an option (ditto.conf key such as queue.memory); alone, all of them." },
 	{ "SET", "SET option=value [ON machine]",
 	  "Changes an option and saves it in the state directory; some take effect only after a restart. Needs dtadmin." },
+	{ "REPSET", "REPSET CREATE name | DELETE name | LIST | DISPLAY name | SAVE",
+	  "Replication sets. Rules: REPSET RULE ADD \"path\" INCLUDE|EXCLUDE [RECURSIVE|NONRECURSIVE] TO name; "
+	  "REPSET RULE REMOVE \"path\" FROM name; REPSET DEVICE ADD \"/dev/...\" TO name. Changes are saved at once." },
+	{ "CONNECT", "CONNECT name TO target[:port] [MAP EXACT | MAP BASE \"dir\" | MAP \"src\" TO \"dst\" [, ...]] [NOMIRROR] [NOREPLICATE]",
+	  "Connects a replication set to a target agent; returns the connection ID. Without MAP the target path is /<source>/<set>/<path>. A full mirror runs first unless NOMIRROR." },
+	{ "DISCONNECT", "DISCONNECT con_id", "Removes a connection and drops what it still had queued." },
+	{ "CONNECTIONS", "CONNECTIONS", "Lists the connections." },
+	{ "MIRROR", "MIRROR START con_id [FULL]", "Queues a full mirror of the connection's set." },
+	{ "WAITONQUEUE", "WAITONQUEUE con_id [timeout]",
+	  "Returns once everything queued so far on the connection is applied on the target (1), or -1 after timeout seconds." },
 	{ "HELP", "HELP [command]", "(local) Lists the commands or explains one." },
 	{ "SLEEP", "SLEEP seconds", "(local) Waits." },
 	{ "EXIT", "EXIT", "(local) Leaves the console or ends the script." },
@@ -124,6 +134,35 @@ static int64_t remote(struct session *s, const struct dtcl_cmd *cmd)
 	return rc;
 }
 
+/* WAITONQUEUE con_id [timeout]: the agent answers at once whether the queue
+ * is drained; waiting happens here so the agent never blocks on a client. */
+static int64_t cmd_waitonqueue(struct session *s, const struct dtcl_cmd *cmd)
+{
+	struct dtcl_cmd probe = *cmd;
+	int64_t timeout = -1, rc;
+	uint64_t deadline;
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+	if (cmd->argc == 3 && (util_parse_i64(cmd->argv[2].text, &timeout) < 0 || timeout < 0)) {
+		fprintf(stderr, "usage: WAITONQUEUE con_id [timeout_seconds]\n");
+		return -101;
+	}
+	if (cmd->argc == 3)
+		probe.argc = 2;
+	deadline = util_now_mono_ns() + (uint64_t)timeout * 1000000000ull;
+	for (;;) {
+		rc = remote(s, &probe);
+		if (rc != 0)
+			return rc;
+		if (timeout >= 0 && util_now_mono_ns() >= deadline) {
+			fprintf(stderr, "WAITONQUEUE %s: timed out after %" PRId64 " s\n",
+				cmd->argv[1].text, timeout);
+			return -1;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
 static int64_t exec_cmd(void *ctx, const struct dtcl_cmd *cmd)
 {
 	struct session *s = ctx;
@@ -135,6 +174,8 @@ static int64_t exec_cmd(void *ctx, const struct dtcl_cmd *cmd)
 		return cmd_help(cmd);
 	if (util_streq_ci(name, "SLEEP"))
 		return cmd_sleep(cmd);
+	if (util_streq_ci(name, "WAITONQUEUE") && cmd->argc >= 2 && cmd->argc <= 3)
+		return cmd_waitonqueue(s, cmd);
 	if (util_streq_ci(name, "EXIT") || util_streq_ci(name, "QUIT")) {
 		s->quit = true;
 		return 0;

@@ -1,0 +1,453 @@
+#include "config.h"
+
+#include "target.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "apply.h"
+#include "dtlog.h"
+#include "link.h"
+#include "op.h"
+#include "wire.h"
+
+/* One source connection applied on this target. It outlives the link that
+ * carried it: a reconnect finds it again by (source name, con_id). */
+struct tsession {
+	struct target *t;
+	char source[WIRE_NAME_MAX + 1];
+	uint32_t con_id;
+	char *root_path;
+	struct apply_root *root;
+	struct link *link; /* NULL while the source is away */
+	uint64_t last_applied;
+	uint64_t ops_applied;
+	uint64_t bytes_applied;
+	uint64_t apply_errors;
+	int seq_fd;
+	struct tsession *next;
+};
+
+/* An accepted link before and after it names its connections. */
+struct tlink {
+	struct target *t;
+	struct link *link;
+	struct tlink *next;
+};
+
+struct target {
+	struct agent *a;
+	int fd;
+	struct tsession *sessions;
+	struct tlink *links;
+	uint64_t ops_applied;
+};
+
+static const struct link_ops tlink_ops;
+
+/* The last applied sequence lives in a small file per connection, rewritten
+ * in place after every batch: an 8-byte write inside one sector, followed by
+ * fdatasync, so after a crash it says exactly what was applied. Replaying an
+ * already applied suffix is not safe in general (a rename whose source name
+ * was later reused), hence the exactness. */
+static int seq_write(struct tsession *s)
+{
+	uint8_t b[16];
+	uint64_t v = s->last_applied, inv = ~v;
+
+	memcpy(b, &v, 8);
+	memcpy(b + 8, &inv, 8);
+	return pwrite(s->seq_fd, b, sizeof(b), 0) == (ssize_t)sizeof(b) ? 0 : -1;
+}
+
+/* After every op the number is rewritten (a process crash keeps the page
+ * cache, so the file stays exact); after every batch it is also synced, so
+ * a power loss replays at most the batch being applied. */
+static int seq_store(struct tsession *s)
+{
+	if (seq_write(s) < 0 || fdatasync(s->seq_fd) < 0)
+		return -1;
+	return 0;
+}
+
+static int seq_open(struct tsession *s, char *err, size_t errlen)
+{
+	char *dir = util_xasprintf("%s/target", s->t->a->conf.agent.state_dir);
+	char *path = NULL;
+	uint8_t b[16];
+	uint64_t v, inv;
+	ssize_t n;
+	int ret = -1;
+
+	if (util_mkdir_p(dir, 0750) < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		goto done;
+	}
+	path = util_xasprintf("%s/%s_%u.seq", dir, s->source, s->con_id);
+	s->seq_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->seq_fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		goto done;
+	}
+	n = pread(s->seq_fd, b, sizeof(b), 0);
+	if (n == (ssize_t)sizeof(b)) {
+		memcpy(&v, b, 8);
+		memcpy(&inv, b + 8, 8);
+		if (v != ~inv) {
+			snprintf(err, errlen, "%s is damaged; remove it and remirror", path);
+			goto done;
+		}
+		s->last_applied = v;
+	} else if (n != 0) {
+		snprintf(err, errlen, "%s is damaged; remove it and remirror", path);
+		goto done;
+	}
+	ret = 0;
+done:
+	free(dir);
+	free(path);
+	return ret;
+}
+
+static struct tsession *session_find(struct target *t, const char *source,
+				     uint32_t con_id)
+{
+	struct tsession *s;
+
+	for (s = t->sessions; s; s = s->next)
+		if (s->con_id == con_id && !strcmp(s->source, source))
+			return s;
+	return NULL;
+}
+
+static void session_free(struct tsession *s)
+{
+	if (s->root)
+		apply_root_close(s->root);
+	if (s->seq_fd >= 0)
+		close(s->seq_fd);
+	free(s->root_path);
+	free(s);
+}
+
+static void on_connect(struct target *t, struct link *l, const struct wire_frame *f)
+{
+	struct wire_connect c;
+	struct tsession *s;
+	char err[512];
+
+	if (wire_get_connect(f, &c) < 0) {
+		link_fail(l, WIRE_E_MALFORMED, "malformed CONNECT");
+		return;
+	}
+	dtlog(DTLOG_INFO, 72, "Connection request from ip://%s (%s, connection %u, replication set %s, target path %s)",
+	      link_peer_addr(l), link_peer_name(l), c.con_id, c.repset, c.root);
+	if (c.root[0] != '/') {
+		wire_put_connect_err(link_out(l), c.con_id, WIRE_E_REFUSED,
+				     "target path must be absolute");
+		link_flush(l);
+		return;
+	}
+	s = session_find(t, link_peer_name(l), c.con_id);
+	if (s && s->link && s->link != l) {
+		wire_put_connect_err(link_out(l), c.con_id, WIRE_E_BUSY,
+				     "connection already active from another link");
+		link_flush(l);
+		return;
+	}
+	if (s && strcmp(s->root_path, c.root)) {
+		/* Same connection, new mapping: start over on the new root. */
+		apply_root_close(s->root);
+		s->root = NULL;
+		free(s->root_path);
+		s->root_path = NULL;
+	}
+	if (!s) {
+		s = util_xcalloc(1, sizeof(*s));
+		s->t = t;
+		s->seq_fd = -1;
+		util_strlcpy(s->source, link_peer_name(l), sizeof(s->source));
+		s->con_id = c.con_id;
+		if (seq_open(s, err, sizeof(err)) < 0) {
+			dtlog(DTLOG_ERROR, 0, "Connection %u from %s refused: %s", c.con_id, s->source, err);
+			wire_put_connect_err(link_out(l), c.con_id, WIRE_E_INTERNAL, err);
+			link_flush(l);
+			session_free(s);
+			return;
+		}
+		s->next = t->sessions;
+		t->sessions = s;
+	}
+	/* The source starts over from 1 when it has no history for us (a new
+	 * connection or a remirror); what we applied before no longer counts. */
+	if (c.last_acked == 0 && s->last_applied) {
+		s->last_applied = 0;
+		seq_store(s);
+	}
+	if (!s->root) {
+		s->root = apply_root_open(c.root, err, sizeof(err));
+		if (!s->root) {
+			dtlog(DTLOG_ERROR, 0, "Connection %u from %s refused: %s", c.con_id, s->source, err);
+			wire_put_connect_err(link_out(l), c.con_id, WIRE_E_REFUSED, err);
+			link_flush(l);
+			return;
+		}
+		s->root_path = util_xstrdup(c.root);
+	}
+	s->link = l;
+	wire_put_connect_ok(link_out(l), c.con_id, s->last_applied);
+	link_flush(l);
+}
+
+static void on_batch(struct target *t, struct link *l, const struct wire_frame *f)
+{
+	struct wire_batch b;
+	struct tsession *s;
+	const uint8_t *rec;
+	uint32_t len;
+	uint64_t seq;
+	char err[512];
+
+	if (wire_get_batch(f, &b) < 0) {
+		link_fail(l, WIRE_E_MALFORMED, "malformed BATCH");
+		return;
+	}
+	s = session_find(t, link_peer_name(l), b.con_id);
+	if (!s || s->link != l) {
+		link_fail(l, WIRE_E_SEQUENCE, "BATCH for a connection that was not opened");
+		return;
+	}
+	while (wire_batch_next(&b, &seq, &rec, &len) == 1) {
+		struct ditto_op op;
+		const char *why;
+		int rc;
+
+		if (seq <= s->last_applied)
+			continue; /* a resend of what we already applied */
+		if (seq != s->last_applied + 1) {
+			snprintf(err, sizeof(err), "connection %u: got op %" PRIu64 " after %" PRIu64,
+				 s->con_id, seq, s->last_applied);
+			dtlog(DTLOG_ERROR, 0, "%s", err);
+			link_fail(l, WIRE_E_SEQUENCE, err);
+			return;
+		}
+		if (op_decode_why(rec, len, &op, &why) < 0) {
+			snprintf(err, sizeof(err), "connection %u: op %" PRIu64 " is malformed: %s",
+				 s->con_id, seq, why);
+			dtlog(DTLOG_ERROR, 0, "%s", err);
+			link_fail(l, WIRE_E_MALFORMED, err);
+			return;
+		}
+		rc = apply_op(s->root, &op, err, sizeof(err));
+		if (rc < 0) {
+			/* Retries and pausing the source arrive with the queue
+			 * limits work; until then the failure is counted and
+			 * logged loudly, and verification will show it. */
+			s->apply_errors++;
+			dtlog_event(DTLOG_WARNING, 4113, "Target can not write %s due to %s (connection %u, op %" PRIu64 " %s)",
+				    op.path ? op.path : "", err, s->con_id, seq, op_kind_name(op.kind));
+		} else {
+			s->ops_applied++;
+			t->ops_applied++;
+			s->bytes_applied += op.data_len;
+		}
+		op_free(&op);
+		s->last_applied = seq;
+		if (seq_write(s) < 0)
+			break;
+	}
+	if (seq_store(s) < 0) {
+		snprintf(err, sizeof(err), "cannot record progress of connection %u: %s",
+			 s->con_id, strerror(errno));
+		dtlog(DTLOG_ERROR, 0, "%s", err);
+		link_fail(l, WIRE_E_INTERNAL, err);
+		return;
+	}
+	wire_put_ack(link_out(l), s->con_id, s->last_applied);
+	link_flush(l);
+}
+
+static void tlink_frame(struct link *l, const struct wire_frame *f, void *arg)
+{
+	struct tlink *tl = arg;
+	struct target *t = tl->t;
+	uint64_t token;
+	uint32_t con_id;
+
+	switch (f->type) {
+	case WIRE_CONNECT:
+		on_connect(t, l, f);
+		break;
+	case WIRE_BATCH:
+		on_batch(t, l, f);
+		break;
+	case WIRE_PING:
+		if (wire_get_ping(f, &token) == 0) {
+			wire_put_pong(link_out(l), token);
+			link_flush(l);
+		}
+		break;
+	case WIRE_DISCONNECT:
+		if (wire_get_disconnect(f, &con_id) == 0) {
+			struct tsession **pp, *s;
+
+			for (pp = &t->sessions; (s = *pp); pp = &s->next) {
+				if (s->con_id == con_id && !strcmp(s->source, link_peer_name(l))) {
+					*pp = s->next;
+					dtlog(DTLOG_INFO, 0, "Connection %u from %s disconnected", con_id, s->source);
+					session_free(s);
+					break;
+				}
+			}
+		}
+		break;
+	default:
+		link_fail(l, WIRE_E_SEQUENCE, "unexpected frame");
+		break;
+	}
+}
+
+static void tlink_ready(struct link *l, void *arg)
+{
+	(void)arg;
+	dtlog(DTLOG_INFO, 0, "Source %s authenticated from %s", link_peer_name(l), link_peer_addr(l));
+}
+
+static void tlink_close(struct link *l, const char *why, void *arg)
+{
+	struct tlink *tl = arg, **pp;
+	struct tsession *s;
+
+	for (s = tl->t->sessions; s; s = s->next) {
+		if (s->link == l) {
+			s->link = NULL;
+			dtlog(DTLOG_WARNING, 77, "Connection lost with IP address %s (connection %u: %s)",
+			      link_peer_addr(l), s->con_id, why);
+		}
+	}
+	if (!link_peer_name(l)[0])
+		dtlog(DTLOG_WARNING, 0, "Refused peer %s: %s", link_peer_addr(l), why);
+	for (pp = &tl->t->links; *pp; pp = &(*pp)->next) {
+		if (*pp == tl) {
+			*pp = tl->next;
+			break;
+		}
+	}
+	free(tl);
+}
+
+static const struct link_ops tlink_ops = {
+	.on_ready = tlink_ready,
+	.on_frame = tlink_frame,
+	.on_close = tlink_close,
+};
+
+static void on_accept(struct evloop *loop, int fd, unsigned events, void *arg)
+{
+	struct target *t = arg;
+
+	(void)events;
+	for (;;) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct tlink *tl;
+
+		if (cfd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				dtlog(DTLOG_WARNING, 0, "Service port accept failed: %s", strerror(errno));
+			return;
+		}
+		tl = util_xcalloc(1, sizeof(*tl));
+		tl->t = t;
+		tl->link = link_new(loop, cfd, false, false, t->a->key, t->a->keylen,
+				    t->a->conf.agent.name, &tlink_ops, tl);
+		if (!tl->link) {
+			free(tl);
+			continue;
+		}
+		tl->next = t->links;
+		t->links = tl;
+	}
+}
+
+struct target *target_new(struct agent *a)
+{
+	struct target *t = util_xcalloc(1, sizeof(*t));
+	const struct conf_hostport *hp = &a->conf.agent.listen;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int one = 1;
+
+	t->a = a;
+	t->fd = -1;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, hp->host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_port = htons(hp->port);
+		sl = sizeof(struct sockaddr_in);
+	} else if (inet_pton(AF_INET6, hp->host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(hp->port);
+		sl = sizeof(struct sockaddr_in6);
+	} else {
+		dtlog(DTLOG_ERROR, 0, "agent.listen %s: the address must be numeric", hp->text);
+		goto fail;
+	}
+	t->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (t->fd < 0)
+		goto fail_errno;
+	setsockopt(t->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(t->fd, (struct sockaddr *)&ss, sl) < 0 || listen(t->fd, 64) < 0 ||
+	    evloop_add_fd(a->loop, t->fd, EVLOOP_READ, on_accept, t) < 0)
+		goto fail_errno;
+	return t;
+fail_errno:
+	dtlog(DTLOG_ERROR, 0, "Cannot listen on service address %s: %s", hp->text, strerror(errno));
+fail:
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t);
+	return NULL;
+}
+
+void target_free(struct target *t)
+{
+	if (!t)
+		return;
+	while (t->links)
+		link_close(t->links->link, "agent stopping");
+	while (t->sessions) {
+		struct tsession *s = t->sessions;
+
+		t->sessions = s->next;
+		session_free(s);
+	}
+	evloop_del_fd(t->a->loop, t->fd);
+	close(t->fd);
+	free(t);
+}
+
+void target_status(const struct target *t, struct util_buf *out)
+{
+	const struct tsession *s;
+
+	for (s = t->sessions; s; s = s->next)
+		util_buf_printf(out, "Target of %s connection %u: %s, path %s, last applied op %" PRIu64
+				", %" PRIu64 " ops and %" PRIu64 " bytes applied, %" PRIu64 " errors\n",
+				s->source, s->con_id, s->link ? "connected" : "disconnected",
+				s->root_path ? s->root_path : "-", s->last_applied,
+				s->ops_applied, s->bytes_applied, s->apply_errors);
+}
+
+uint64_t target_ops_applied(const struct target *t)
+{
+	return t->ops_applied;
+}
