@@ -684,8 +684,9 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 	util_buf_printf(out, "Transmit state:       %s\n", state_name(c));
 	util_buf_printf(out, "Mirror state:         %s\n",
 			c->mw ? "Mirroring" : c->mirror_done ? "Idle" : "Not started");
+	/* Real-time capture is not wired in yet: say so rather than claim it. */
 	util_buf_printf(out, "Replication state:    %s\n",
-			c->replicate ? "Replicating" : "Stopped");
+			c->replicate ? "Pending (real-time capture not available in this version)" : "Stopped");
 	util_buf_printf(out, "Queued ops:           %" PRIu64 "\n", c->queued_ops);
 	util_buf_printf(out, "Queued bytes:         %" PRIu64 "\n", c->queued_bytes);
 	util_buf_printf(out, "Sent ops:             %" PRIu64 "\n", c->sent_ops);
