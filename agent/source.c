@@ -2,13 +2,19 @@
 
 #include "source.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
+#include "capture_host.h"
 #include "dtlog.h"
 #include "link.h"
 #include "mirror.h"
@@ -47,6 +53,7 @@ struct conn {
 	bool replicate;
 	enum conn_state state;
 	char last_error[WIRE_MSG_MAX + 64];
+	char cap_error[512];
 
 	struct link *link;
 	bool connected;    /* CONNECT_OK received on this link */
@@ -70,6 +77,10 @@ struct source {
 	struct agent *a;
 	struct conn *conns;
 	uint32_t next_id;
+	/* One capture instance serves every replicating connection. */
+	struct capture_host_plugin *cap;
+	bool cap_fd_added;
+	char cap_error[512];
 };
 
 static void conn_pump(struct conn *c);
@@ -506,6 +517,286 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
+/* ----------------------------------------------------- real-time capture */
+
+/* Queues ops that make the target's copy of one source path equal to the
+ * source as it is now. Reading the current state (rather than trusting the
+ * event) keeps the copy right even when events were coalesced or arrive
+ * late: the target ends where the source is. */
+static void sync_path(struct conn *c, const char *abs, size_t len)
+{
+	char rel[DITTO_PATH_MAX + 1];
+	struct mirror_opts mo;
+	struct mirror_walk *w;
+	const char *roots[1];
+	char err[256];
+	int rc;
+
+	if (map_path(c, abs, len, rel, sizeof(rel)) <= 0)
+		return;
+	/* The walker already knows how to copy any kind of entry faithfully,
+	 * a whole directory included; reuse it for one path. */
+	memset(&mo, 0, sizeof(mo));
+	mo.emit = mirror_emit;
+	mo.match = mirror_match;
+	mo.map = map_path;
+	mo.ctx = c;
+	mo.xattrs = true;
+	roots[0] = abs;
+	w = mirror_walk_new(roots, 1, &mo, err, sizeof(err));
+	if (!w)
+		return; /* gone already: its DELETE event follows */
+	do
+		rc = mirror_walk_step(w, UINT64_MAX, UINT32_MAX);
+	while (rc > 0);
+	mirror_walk_free(w);
+}
+
+/* A directory's own metadata changed: one SETATTR, not a copy of its tree. */
+static void queue_dir_attrs(struct conn *c, const char *abs, size_t len)
+{
+	char rel[DITTO_PATH_MAX + 1];
+	struct ditto_op op;
+	struct stat st;
+	int n = map_path(c, abs, len, rel, sizeof(rel));
+
+	if (n <= 0 || lstat(abs, &st) < 0 || !S_ISDIR(st.st_mode))
+		return;
+	op_init(&op, DITTO_OP_SETATTR);
+	op.attr_mask = DITTO_ATTR_MODE | DITTO_ATTR_UID | DITTO_ATTR_GID |
+		       DITTO_ATTR_ATIME | DITTO_ATTR_MTIME;
+	op.mode = st.st_mode & 07777;
+	op.uid = st.st_uid;
+	op.gid = st.st_gid;
+	op.atime_ns = (int64_t)st.st_atim.tv_sec * 1000000000 + st.st_atim.tv_nsec;
+	op.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	op_set_path(&op, rel, (size_t)n);
+	conn_enqueue(c, &op);
+	op_free(&op);
+}
+
+static void queue_remove(struct conn *c, const char *abs, size_t len, bool dir)
+{
+	char rel[DITTO_PATH_MAX + 1];
+	struct ditto_op op;
+	int n = map_path(c, abs, len, rel, sizeof(rel));
+
+	if (n <= 0)
+		return;
+	/* Recursive: a directory removed while its children's events were
+	 * lost must not leave them behind on the target. */
+	op_init(&op, dir ? DITTO_OP_RMDIR : DITTO_OP_UNLINK);
+	if (dir)
+		op.flags = DITTO_RMDIR_RECURSIVE;
+	op_set_path(&op, rel, (size_t)n);
+	conn_enqueue(c, &op);
+	op_free(&op);
+}
+
+static bool queue_rename(struct conn *c, const char *from, size_t flen,
+			 const char *to, size_t tlen)
+{
+	char r1[DITTO_PATH_MAX + 1], r2[DITTO_PATH_MAX + 1];
+	struct ditto_op op;
+	int n1 = map_path(c, from, flen, r1, sizeof(r1));
+	int n2 = map_path(c, to, tlen, r2, sizeof(r2));
+
+	if (n1 <= 0 || n2 <= 0)
+		return false;
+	op_init(&op, DITTO_OP_RENAME);
+	op_set_path(&op, r1, (size_t)n1);
+	op_set_path2(&op, r2, (size_t)n2);
+	conn_enqueue(c, &op);
+	op_free(&op);
+	return true;
+}
+
+static void on_capture_event(void *ctx, const struct ditto_capture_event *ev)
+{
+	struct source *s = ctx;
+	bool dir = ev->flags & DITTO_CAPTURE_IS_DIR;
+	struct conn *c;
+
+	for (c = s->conns; c; c = c->next) {
+		const struct repset *rs;
+		bool in1, in2;
+
+		if (!c->replicate || c->state == CONN_STOPPED)
+			continue;
+		rs = repset_db_find(s->a->repsets, c->repset);
+		if (!rs)
+			continue;
+		in1 = repset_match(rs, ev->path, ev->path_len);
+		switch (ev->type) {
+		case DITTO_CAPTURE_MODIFY:
+			/* Data is copied when the writer closes the file; a copy
+			 * per write(2) would cost the whole file each time. */
+			break;
+		case DITTO_CAPTURE_ATTRIB:
+			if (in1 && dir) {
+				queue_dir_attrs(c, ev->path, ev->path_len);
+				break;
+			}
+			/* A file's attributes come with its copy. */
+			__attribute__((fallthrough));
+		case DITTO_CAPTURE_CREATE:
+		case DITTO_CAPTURE_CLOSE_WRITE:
+		case DITTO_CAPTURE_MOVED_TO:
+			if (in1)
+				sync_path(c, ev->path, ev->path_len);
+			break;
+		case DITTO_CAPTURE_DELETE:
+		case DITTO_CAPTURE_MOVED_FROM:
+			if (in1)
+				queue_remove(c, ev->path, ev->path_len, dir);
+			break;
+		case DITTO_CAPTURE_RENAME:
+			in2 = repset_match(rs, ev->path2, ev->path2_len);
+			if (in1 && in2 && queue_rename(c, ev->path, ev->path_len,
+						       ev->path2, ev->path2_len))
+				sync_path(c, ev->path2, ev->path2_len);
+			else if (in1)
+				queue_remove(c, ev->path, ev->path_len, dir);
+			else if (in2)
+				sync_path(c, ev->path2, ev->path2_len);
+			break;
+		case DITTO_CAPTURE_OVERFLOW:
+		case DITTO_CAPTURE_ROOT_GONE: {
+			char err[256];
+
+			/* Events were lost: never skip silently, copy again. */
+			dtlog(DTLOG_WARNING, 0, "Capture lost events under %.*s; remirroring connection %u",
+			      (int)ev->path_len, ev->path, c->id);
+			conn_mirror(c, err, sizeof(err));
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	for (c = s->conns; c; c = c->next)
+		conn_pump(c);
+}
+
+/* Adding or removing a name changes its directory's mtime, for which no
+ * event comes: follow up with the directory's attributes. */
+static void sync_parent(struct source *s, const char *p, size_t len)
+{
+	struct conn *c;
+
+	while (len > 1 && p[len - 1] != '/')
+		len--;
+	if (len > 1)
+		len--;
+	for (c = s->conns; c; c = c->next) {
+		const struct repset *rs = repset_db_find(s->a->repsets, c->repset);
+
+		if (c->replicate && rs && repset_match(rs, p, len))
+			queue_dir_attrs(c, p, len);
+	}
+}
+
+static void on_capture_event_and_parents(void *ctx, const struct ditto_capture_event *ev)
+{
+	struct source *s = ctx;
+	struct conn *c;
+
+	on_capture_event(ctx, ev);
+	switch (ev->type) {
+	case DITTO_CAPTURE_RENAME:
+		sync_parent(s, ev->path2, ev->path2_len);
+		/* fall through */
+		__attribute__((fallthrough));
+	case DITTO_CAPTURE_CREATE:
+	case DITTO_CAPTURE_DELETE:
+	case DITTO_CAPTURE_MOVED_FROM:
+	case DITTO_CAPTURE_MOVED_TO:
+		sync_parent(s, ev->path, ev->path_len);
+		for (c = s->conns; c; c = c->next)
+			conn_pump(c);
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_capture_fd(struct evloop *loop, int fd, unsigned events, void *arg)
+{
+	struct source *s = arg;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	if (capture_host_read(s->cap, on_capture_event_and_parents, s) < 0)
+		dtlog(DTLOG_ERROR, 0, "Capture plugin %s failed to read events", capture_host_name(s->cap));
+}
+
+static void capture_log(void *ctx, int level, const char *msg)
+{
+	(void)ctx;
+	dtlog(level <= DITTO_CAPTURE_LOG_WARNING ? DTLOG_WARNING : DTLOG_INFO, 0,
+	      "capture: %s", msg);
+}
+
+/* Loads the configured plugin on first use; fanotify needs CAP_SYS_ADMIN,
+ * so without it the agent falls back to inotify and says so. */
+static int capture_start(struct source *s, char *err, size_t errlen)
+{
+	struct agent *a = s->a;
+	const char *names[2] = { conf_capture_name(&a->conf), "inotify" };
+	size_t i;
+
+	if (s->cap)
+		return 0;
+	for (i = 0; i < 2; i++) {
+		char e[512];
+
+		if (i == 1 && !strcmp(names[0], "inotify"))
+			break;
+		if (capture_host_load(&s->cap, a->conf.agent.plugin_dir, names[i], e, sizeof(e)) < 0) {
+			snprintf(err, errlen, "%s", e);
+			continue;
+		}
+		if (capture_host_open(s->cap, capture_log, s, e, sizeof(e)) == 0)
+			break;
+		snprintf(err, errlen, "%s", e);
+		capture_host_unload(s->cap);
+		s->cap = NULL;
+		if (i == 0)
+			dtlog(DTLOG_WARNING, 0, "Capture plugin %s unavailable (%s); trying inotify", names[0], e);
+	}
+	if (!s->cap)
+		return -1;
+	if (evloop_add_fd(a->loop, capture_host_fd(s->cap), EVLOOP_READ, on_capture_fd, s) < 0) {
+		snprintf(err, errlen, "cannot watch the capture plugin: %s", strerror(errno));
+		capture_host_close(s->cap);
+		capture_host_unload(s->cap);
+		s->cap = NULL;
+		return -1;
+	}
+	dtlog(DTLOG_INFO, 51501, "Source module loaded (capture plugin %s)", capture_host_name(s->cap));
+	return 0;
+}
+
+static int capture_add_set(struct source *s, const char *repset, char *err, size_t errlen)
+{
+	const struct repset *rs = repset_db_find(s->a->repsets, repset);
+	struct repset_root *roots = NULL;
+	size_t n = 0, i;
+	int ret = -1;
+
+	if (!rs || capture_start(s, err, errlen) < 0)
+		return -1;
+	repset_roots(rs, &roots, &n);
+	for (i = 0; i < n; i++)
+		if (capture_host_add_root(s->cap, roots[i].path, err, errlen) < 0)
+			goto done;
+	ret = 0;
+done:
+	repset_roots_free(roots, n);
+	return ret;
+}
+
 /* ------------------------------------------------------------ public API */
 
 struct source *source_new(struct agent *a)
@@ -527,6 +818,11 @@ void source_free(struct source *s)
 		s->conns = c->next;
 		c->state = CONN_STOPPED;
 		conn_free(c);
+	}
+	if (s->cap) {
+		evloop_del_fd(s->a->loop, capture_host_fd(s->cap));
+		capture_host_close(s->cap);
+		capture_host_unload(s->cap);
 	}
 	free(s);
 }
@@ -588,6 +884,15 @@ int source_connect(struct source *s, const struct source_connect_req *req,
 	c->state = CONN_STARTED;
 	c->next = s->conns;
 	s->conns = c;
+	/* Capture starts before the mirror, so a change made while the mirror
+	 * runs is queued after the mirror read it or is read by the mirror
+	 * itself: either way the target ends equal. */
+	if (c->replicate && capture_add_set(s, c->repset, err, sizeof(err)) < 0) {
+		snprintf(c->cap_error, sizeof(c->cap_error), "%s", err);
+		dtlog(DTLOG_ERROR, 0, "Replication of connection %u not started: %s", c->id, err);
+		util_buf_printf(msg, "warning: real-time replication not started: %s\n", err);
+		c->replicate = false;
+	}
 	if (req->mirror && conn_mirror(c, err, sizeof(err)) < 0)
 		util_buf_printf(msg, "warning: mirror not started: %s\n", err);
 	else if (!req->mirror)
@@ -684,9 +989,9 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 	util_buf_printf(out, "Transmit state:       %s\n", state_name(c));
 	util_buf_printf(out, "Mirror state:         %s\n",
 			c->mw ? "Mirroring" : c->mirror_done ? "Idle" : "Not started");
-	/* Real-time capture is not wired in yet: say so rather than claim it. */
-	util_buf_printf(out, "Replication state:    %s\n",
-			c->replicate ? "Pending (real-time capture not available in this version)" : "Stopped");
+	util_buf_printf(out, "Replication state:    %s%s%s\n",
+			c->replicate ? "Replicating" : "Stopped",
+			c->cap_error[0] ? ": " : "", c->cap_error);
 	util_buf_printf(out, "Queued ops:           %" PRIu64 "\n", c->queued_ops);
 	util_buf_printf(out, "Queued bytes:         %" PRIu64 "\n", c->queued_bytes);
 	util_buf_printf(out, "Sent ops:             %" PRIu64 "\n", c->sent_ops);
