@@ -161,7 +161,12 @@ static int map_path(struct mirror_walk *w)
 {
 	int n;
 
-	if (w->o.map) {
+	if (w->o.count_only && !w->o.map) {
+		/* Counting: any non-empty stand-in will do, so paths too
+		 * long for the default map are still counted. */
+		n = w->abs_len > 1;
+		w->mpath[0] = '-';
+	} else if (w->o.map) {
 		n = w->o.map(w->o.ctx, w->abs, w->abs_len, w->mpath,
 			     sizeof(w->mpath));
 	} else if (w->abs_len - 1 > DITTO_PATH_MAX) {
@@ -905,8 +910,12 @@ struct mirror_walk *mirror_walk_new(const char *const *roots, size_t nroots,
 	struct mirror_walk *w = NULL;
 	size_t i;
 
-	if (!o || (!o->emit && !o->count_only) || (nroots && !roots)) {
+	if (!o || (!o->emit && !o->count_only)) {
 		snprintf(err, errlen, "mirror: no emit callback");
+		return NULL;
+	}
+	if (nroots && !roots) {
+		snprintf(err, errlen, "mirror: no roots");
 		return NULL;
 	}
 	if (o->chunk > DITTO_OP_DATA_MAX) {
