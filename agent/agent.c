@@ -302,6 +302,14 @@ int agent_start(struct agent *a)
 	if (!a->target)
 		goto done;
 	a->source = source_new(a);
+	{
+		char err[1024];
+
+		if (source_load(a->source, err, sizeof(err)) < 0) {
+			dtlog(DTLOG_ERROR, 0, "Cannot restore connections: %s", err);
+			goto done;
+		}
+	}
 	dtlog(DTLOG_INFO, 69, "Ditto kernel started on %s", a->conf.agent.name);
 	dtlog_event(DTLOG_INFO, 4000, "Kernel was successfully started (version %s, pid %ld, control socket %s)",
 		    PACKAGE_VERSION, (long)getpid(), a->conf.agent.control_socket);

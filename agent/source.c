@@ -21,6 +21,9 @@
 #include "op.h"
 #include "repset.h"
 #include "wire.h"
+#include "xlog.h"
+
+#include <libconfig.h>
 
 #define DEFAULT_PORT 1500
 #define BATCH_BYTES (1u << 20)
@@ -70,6 +73,15 @@ struct conn {
 	bool mirror_done;
 	struct mirror_stats mstats;
 
+	/* The journal: every queued op is also in an xlog file, so an agent
+	 * restart (even kill -9) loses nothing that was queued. Files are
+	 * removed once all their ops are acknowledged, except the newest,
+	 * which keeps the highest sequence number on disk. */
+	struct xlog_writer *xw;
+	struct jfile { uint64_t file_seq; uint64_t last_seq; } *jf;
+	size_t njf;
+	bool journal_failed;
+
 	struct conn *next;
 };
 
@@ -77,14 +89,22 @@ struct source {
 	struct agent *a;
 	struct conn *conns;
 	uint32_t next_id;
+	char *conns_path; /* <state_dir>/connections.conf */
+	struct evloop_timer *sync_timer;
 	/* One capture instance serves every replicating connection. */
 	struct capture_host_plugin *cap;
 	bool cap_fd_added;
 	char cap_error[512];
+	/* Files written without a close to follow (truncate(2), writers that
+	 * keep the file open): synced shortly after their last change. */
+	char **dirty;
+	size_t ndirty;
+	struct evloop_timer *dirty_timer;
 };
 
 static void conn_pump(struct conn *c);
 static void conn_dial(struct conn *c);
+static int conns_save(struct source *s);
 
 static struct conn *conn_find(const struct source *s, uint32_t id)
 {
@@ -200,23 +220,15 @@ done:
 
 /* ------------------------------------------------------------------ queue */
 
-static int conn_enqueue(struct conn *c, struct ditto_op *op)
+/* Appends an encoded op with its sequence number to the memory queue. */
+static void queue_push(struct conn *c, uint64_t seq, const void *enc, size_t len)
 {
-	struct util_buf enc;
-	struct qrec *q;
+	struct qrec *q = util_xmalloc(sizeof(*q) + len);
 
-	op->seq = c->next_seq;
-	util_buf_init(&enc);
-	if (op_encode(op, &enc) < 0) {
-		util_buf_free(&enc);
-		return -1;
-	}
-	q = util_xmalloc(sizeof(*q) + enc.len);
 	q->next = NULL;
-	q->seq = c->next_seq++;
-	q->len = (uint32_t)enc.len;
-	memcpy(q->data, enc.data, enc.len);
-	util_buf_free(&enc);
+	q->seq = seq;
+	q->len = (uint32_t)len;
+	memcpy(q->data, enc, len);
 	if (c->tail)
 		c->tail->next = q;
 	else
@@ -226,7 +238,158 @@ static int conn_enqueue(struct conn *c, struct ditto_op *op)
 		c->send_next = q;
 	c->queued_ops++;
 	c->queued_bytes += q->len;
+}
+
+static void journal_note(struct conn *c, uint64_t file_seq, uint64_t seq)
+{
+	if (c->njf && c->jf[c->njf - 1].file_seq == file_seq) {
+		c->jf[c->njf - 1].last_seq = seq;
+		return;
+	}
+	c->jf = util_xreallocarray(c->jf, c->njf + 1, sizeof(*c->jf));
+	c->jf[c->njf].file_seq = file_seq;
+	c->jf[c->njf].last_seq = seq;
+	c->njf++;
+}
+
+static int conn_enqueue(struct conn *c, struct ditto_op *op)
+{
+	struct util_buf enc;
+
+	op->seq = c->next_seq;
+	util_buf_init(&enc);
+	if (op_encode(op, &enc) < 0) {
+		util_buf_free(&enc);
+		return -1;
+	}
+	if (c->xw && !c->journal_failed) {
+		if (xlog_append(c->xw, op) < 0) {
+			/* The queue still works from memory; only a restart
+			 * would lose these ops, so say so loudly. */
+			c->journal_failed = true;
+			dtlog_event(DTLOG_ERROR, 4007, "Queue journal of connection %u failed: %s; ops queued from now on do not survive an agent restart",
+				    c->id, strerror(errno));
+		} else {
+			journal_note(c, xlog_writer_file_seq(c->xw), op->seq);
+		}
+	}
+	queue_push(c, c->next_seq++, enc.data, enc.len);
+	util_buf_free(&enc);
 	return 0;
+}
+
+static const char *queue_dir(const struct conn *c)
+{
+	return conf_queue_dir(&c->src->a->conf);
+}
+
+static void journal_path(const struct conn *c, uint64_t file_seq, char *buf, size_t len)
+{
+	char name[256];
+
+	if (xlog_file_name(name, sizeof(name), c->host, c->port, c->id, file_seq) < 0)
+		name[0] = '\0';
+	snprintf(buf, len, "%s/%s", queue_dir(c), name);
+}
+
+/* Drops journal files whose every op the target has applied. */
+static void journal_trim(struct conn *c)
+{
+	char path[PATH_MAX];
+	size_t i = 0;
+
+	while (i + 1 < c->njf && c->jf[i].last_seq <= c->last_acked) {
+		journal_path(c, c->jf[i].file_seq, path, sizeof(path));
+		if (xlog_remove(path) < 0 && errno != ENOENT)
+			break;
+		i++;
+	}
+	if (i) {
+		memmove(c->jf, c->jf + i, (c->njf - i) * sizeof(*c->jf));
+		c->njf -= i;
+	}
+}
+
+/* Starts the journal afresh: every file of this connection goes. */
+static void journal_reset(struct conn *c)
+{
+	struct xlog_files files = { NULL, 0 };
+	uint64_t next_file = c->xw ? xlog_writer_file_seq(c->xw) + 1 : 1;
+	size_t i;
+
+	xlog_writer_close(c->xw);
+	c->xw = NULL;
+	if (xlog_list(queue_dir(c), c->host, c->port, c->id, &files) == 0)
+		for (i = 0; i < files.n; i++)
+			xlog_remove(files.v[i].path);
+	xlog_files_free(&files);
+	c->njf = 0;
+	if (!c->journal_failed)
+		c->xw = xlog_writer_open(queue_dir(c), c->host, c->port, c->id, next_file,
+					 c->src->a->conf.queue.xlog_size);
+}
+
+/* Reads back what a previous run journaled and did not see acknowledged.
+ * A torn last record (the crash hit mid-write) is cut away; corruption in
+ * the middle is logged and answered with a remirror, never skipped. */
+static int journal_replay(struct conn *c, bool *need_mirror)
+{
+	struct xlog_files files = { NULL, 0 };
+	struct util_buf enc;
+	uint64_t next_file = 1;
+	size_t i;
+	int ret = -1;
+
+	util_buf_init(&enc);
+	if (xlog_list(queue_dir(c), c->host, c->port, c->id, &files) < 0)
+		goto done;
+	for (i = 0; i < files.n; i++) {
+		struct xlog_reader *r = xlog_reader_open(files.v[i].path);
+		struct ditto_op op;
+		int rc;
+
+		next_file = files.v[i].file_seq + 1;
+		if (!r)
+			continue;
+		while ((rc = xlog_read(r, &op)) == 1) {
+			/* Journal order is sequence order; the saved next_seq may
+			 * be ahead of what is journaled, never a reason to skip. */
+			if (!c->tail || op.seq > c->tail->seq) {
+				util_buf_reset(&enc);
+				if (op_encode(&op, &enc) == 0)
+					queue_push(c, op.seq, enc.data, enc.len);
+				if (op.seq >= c->next_seq)
+					c->next_seq = op.seq + 1;
+			}
+			journal_note(c, files.v[i].file_seq, op.seq);
+			op_free(&op);
+		}
+		if (rc == -2) {
+			dtlog(DTLOG_WARNING, 0, "Queue journal %s ends in a torn record at byte %" PRIu64 "; cutting it off",
+			      files.v[i].path, xlog_reader_offset(r));
+			if (xlog_reader_offset(r) == 0)
+				xlog_remove(files.v[i].path);
+			else
+				xlog_truncate_tail(files.v[i].path, xlog_reader_offset(r));
+		} else if (rc == -1) {
+			dtlog_event(DTLOG_ERROR, 4007, "Queue journal %s is corrupt at byte %" PRIu64 " (%s); connection %u is marked Mirror Required",
+				    files.v[i].path, xlog_reader_offset(r), xlog_reader_error(r), c->id);
+			*need_mirror = true;
+		}
+		xlog_reader_close(r);
+	}
+	/* Everything before the oldest journaled op was acknowledged; telling
+	 * the target so keeps it from taking us for a new connection. */
+	c->last_acked = c->head ? c->head->seq - 1 : c->next_seq - 1;
+	c->xw = xlog_writer_open(queue_dir(c), c->host, c->port, c->id, next_file,
+				 c->src->a->conf.queue.xlog_size);
+	if (!c->xw)
+		goto done;
+	ret = 0;
+done:
+	util_buf_free(&enc);
+	xlog_files_free(&files);
+	return ret;
 }
 
 static void conn_acked(struct conn *c, uint64_t seq)
@@ -245,6 +408,7 @@ static void conn_acked(struct conn *c, uint64_t seq)
 	}
 	if (!c->head)
 		c->tail = NULL;
+	journal_trim(c);
 }
 
 /* ----------------------------------------------------------------- mirror */
@@ -300,6 +464,8 @@ static void mirror_tick(struct evloop *loop, struct evloop_timer *t, void *arg)
 			conn_enqueue(c, &end);
 			op_free(&end);
 			c->mirror_done = true;
+			dtlog(DTLOG_INFO, 93, "Mirror ended %u", c->id);
+			conns_save(c->src);
 		}
 	}
 	conn_pump(c);
@@ -344,6 +510,7 @@ static int conn_mirror(struct conn *c, char *err, size_t errlen)
 	c->mirror_done = false;
 	memset(&c->mstats, 0, sizeof(c->mstats));
 	dtlog(DTLOG_INFO, 89, "Mirror started %u", c->id);
+	conns_save(c->src);
 	if (!c->mirror_tick)
 		c->mirror_tick = evloop_timer_add(c->src->a->loop, 0, 0, mirror_tick, c);
 	ret = 0;
@@ -405,6 +572,21 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 		c->state = CONN_STARTED;
 		c->last_error[0] = '\0';
 		conn_acked(c, ok.last_applied);
+		if (c->head && c->head->seq > ok.last_applied + 1) {
+			char err[256];
+
+			/* Ops between what the target applied and what we still
+			 * hold are gone (a journal that failed): the target
+			 * cannot continue from here, so start the sequence
+			 * where it stands and copy everything again. */
+			dtlog_event(DTLOG_ERROR, 4007, "Connection %u: ops %" PRIu64 "-%" PRIu64 " were lost; the connection is marked Mirror Required and remirrored",
+				    c->id, ok.last_applied + 1, c->head->seq - 1);
+			conn_acked(c, UINT64_MAX);
+			journal_reset(c);
+			c->next_seq = ok.last_applied + 1;
+			c->last_acked = ok.last_applied;
+			conn_mirror(c, err, sizeof(err));
+		}
 		/* Everything not yet acknowledged goes again, in order. */
 		c->send_next = c->head;
 		conn_pump(c);
@@ -499,6 +681,8 @@ static void conn_free(struct conn *c)
 		evloop_timer_cancel(c->src->a->loop, c->mirror_tick);
 	if (c->mw)
 		mirror_walk_free(c->mw);
+	xlog_writer_close(c->xw);
+	free(c->jf);
 	while (c->head) {
 		struct qrec *q = c->head;
 
@@ -629,8 +813,7 @@ static void on_capture_event(void *ctx, const struct ditto_capture_event *ev)
 		in1 = repset_match(rs, ev->path, ev->path_len);
 		switch (ev->type) {
 		case DITTO_CAPTURE_MODIFY:
-			/* Data is copied when the writer closes the file; a copy
-			 * per write(2) would cost the whole file each time. */
+			/* Handled by on_capture_event_and_parents: batched. */
 			break;
 		case DITTO_CAPTURE_ATTRIB:
 			if (in1 && dir) {
@@ -696,11 +879,72 @@ static void sync_parent(struct source *s, const char *p, size_t len)
 	}
 }
 
+#define DIRTY_MAX 4096
+#define DIRTY_DELAY_MS 50
+
+static void dirty_flush(struct evloop *loop, struct evloop_timer *t, void *arg)
+{
+	struct source *s = arg;
+	struct ditto_capture_event ev;
+	size_t i;
+
+	(void)loop;
+	(void)t;
+	s->dirty_timer = NULL;
+	for (i = 0; i < s->ndirty; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.type = DITTO_CAPTURE_CLOSE_WRITE;
+		ev.path = s->dirty[i];
+		ev.path_len = strlen(s->dirty[i]);
+		on_capture_event(s, &ev);
+		free(s->dirty[i]);
+	}
+	s->ndirty = 0;
+}
+
+/* A copy per write(2) would cost the whole file each time: remember the
+ * path and copy it once the writes pause (or at its close). */
+static void dirty_add(struct source *s, const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < s->ndirty; i++)
+		if (strlen(s->dirty[i]) == len && !memcmp(s->dirty[i], p, len))
+			return;
+	if (s->ndirty == DIRTY_MAX)
+		dirty_flush(s->a->loop, NULL, s);
+	s->dirty = util_xreallocarray(s->dirty, s->ndirty + 1, sizeof(*s->dirty));
+	s->dirty[s->ndirty++] = util_xstrndup(p, len);
+	if (s->dirty_timer)
+		evloop_timer_rearm(s->a->loop, s->dirty_timer, DIRTY_DELAY_MS);
+	else
+		s->dirty_timer = evloop_timer_add(s->a->loop, DIRTY_DELAY_MS, 0, dirty_flush, s);
+}
+
+static void dirty_remove(struct source *s, const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < s->ndirty; i++) {
+		if (strlen(s->dirty[i]) == len && !memcmp(s->dirty[i], p, len)) {
+			free(s->dirty[i]);
+			s->dirty[i] = s->dirty[--s->ndirty];
+			return;
+		}
+	}
+}
+
 static void on_capture_event_and_parents(void *ctx, const struct ditto_capture_event *ev)
 {
 	struct source *s = ctx;
 	struct conn *c;
 
+	if (ev->type == DITTO_CAPTURE_MODIFY) {
+		dirty_add(s, ev->path, ev->path_len);
+		return;
+	}
+	if (ev->type == DITTO_CAPTURE_CLOSE_WRITE)
+		dirty_remove(s, ev->path, ev->path_len);
 	on_capture_event(ctx, ev);
 	switch (ev->type) {
 	case DITTO_CAPTURE_RENAME:
@@ -797,6 +1041,86 @@ done:
 	return ret;
 }
 
+/* ------------------------------------------------------------ persistence */
+
+static const char *map_word(enum source_map m)
+{
+	switch (m) {
+	case SOURCE_MAP_EXACT: return "exact";
+	case SOURCE_MAP_BASE: return "base";
+	case SOURCE_MAP_PAIRS: return "pairs";
+	default: return "default";
+	}
+}
+
+/* connections.conf is rewritten (atomically) when a connection is made,
+ * removed, or starts or ends a mirror; the queue itself lives in the
+ * journal. */
+static int conns_save(struct source *s)
+{
+	config_t cfg;
+	config_setting_t *root, *list, *g, *pl, *pair;
+	const struct conn *c;
+	char *text = NULL;
+	size_t len = 0, i;
+	FILE *f;
+	int ret = -1;
+
+	config_init(&cfg);
+	root = config_root_setting(&cfg);
+	config_setting_set_int64(config_setting_add(root, "next_id", CONFIG_TYPE_INT64), s->next_id);
+	list = config_setting_add(root, "connections", CONFIG_TYPE_LIST);
+	for (c = s->conns; c; c = c->next) {
+		g = config_setting_add(list, NULL, CONFIG_TYPE_GROUP);
+		config_setting_set_int64(config_setting_add(g, "id", CONFIG_TYPE_INT64), c->id);
+		config_setting_set_string(config_setting_add(g, "repset", CONFIG_TYPE_STRING), c->repset);
+		config_setting_set_string(config_setting_add(g, "target", CONFIG_TYPE_STRING), c->target);
+		config_setting_set_string(config_setting_add(g, "map", CONFIG_TYPE_STRING), map_word(c->map));
+		config_setting_set_string(config_setting_add(g, "base", CONFIG_TYPE_STRING), c->base ? c->base : "");
+		pl = config_setting_add(g, "pairs", CONFIG_TYPE_LIST);
+		for (i = 0; i < c->npairs; i++) {
+			pair = config_setting_add(pl, NULL, CONFIG_TYPE_ARRAY);
+			config_setting_set_string_elem(pair, -1, c->pairs[i].src);
+			config_setting_set_string_elem(pair, -1, c->pairs[i].dst);
+		}
+		config_setting_set_bool(config_setting_add(g, "replicate", CONFIG_TYPE_BOOL), c->replicate);
+		config_setting_set_bool(config_setting_add(g, "mirror_pending", CONFIG_TYPE_BOOL), !c->mirror_done);
+		config_setting_set_int64(config_setting_add(g, "next_seq", CONFIG_TYPE_INT64), (long long)c->next_seq);
+	}
+	f = open_memstream(&text, &len);
+	if (!f)
+		goto done;
+	config_write(&cfg, f);
+	if (fclose(f) != 0)
+		goto done;
+	if (util_write_atomic(s->conns_path, text, len, 0600) < 0)
+		goto done;
+	ret = 0;
+done:
+	if (ret < 0)
+		dtlog(DTLOG_ERROR, 0, "Cannot save connections to %s: %s", s->conns_path, strerror(errno));
+	free(text);
+	config_destroy(&cfg);
+	return ret;
+}
+
+static void sync_journals(struct evloop *loop, struct evloop_timer *t, void *arg)
+{
+	struct source *s = arg;
+	struct conn *c;
+
+	(void)loop;
+	(void)t;
+	/* A process crash keeps written pages; this bounds what a power loss
+	 * can take to about a second. */
+	for (c = s->conns; c; c = c->next)
+		if (c->xw && !c->journal_failed && xlog_sync(c->xw) < 0) {
+			c->journal_failed = true;
+			dtlog_event(DTLOG_ERROR, 4007, "Queue journal of connection %u cannot be synced: %s",
+				    c->id, strerror(errno));
+		}
+}
+
 /* ------------------------------------------------------------ public API */
 
 struct source *source_new(struct agent *a)
@@ -805,6 +1129,8 @@ struct source *source_new(struct agent *a)
 
 	s->a = a;
 	s->next_id = 1;
+	s->conns_path = util_xasprintf("%s/connections.conf", a->conf.agent.state_dir);
+	s->sync_timer = evloop_timer_add(a->loop, 1000, 1000, sync_journals, s);
 	return s;
 }
 
@@ -819,6 +1145,14 @@ void source_free(struct source *s)
 		c->state = CONN_STOPPED;
 		conn_free(c);
 	}
+	if (s->sync_timer)
+		evloop_timer_cancel(s->a->loop, s->sync_timer);
+	if (s->dirty_timer)
+		evloop_timer_cancel(s->a->loop, s->dirty_timer);
+	while (s->ndirty)
+		free(s->dirty[--s->ndirty]);
+	free(s->dirty);
+	free(s->conns_path);
 	if (s->cap) {
 		evloop_del_fd(s->a->loop, capture_host_fd(s->cap));
 		capture_host_close(s->cap);
@@ -833,27 +1167,28 @@ static bool abs_clean(const char *p)
 	       strlen(p) <= DITTO_PATH_MAX;
 }
 
-int source_connect(struct source *s, const struct source_connect_req *req,
-		   struct util_buf *msg)
+/* Builds a connection from its definition; nothing runs yet. NULL with the
+ * reason in msg when the definition is not usable. */
+static struct conn *conn_build(struct source *s, const struct source_connect_req *req,
+			       uint32_t id, struct util_buf *msg)
 {
 	const struct repset *rs = repset_db_find(s->a->repsets, req->repset);
 	struct conn *c;
-	char err[512];
 	size_t i;
 
 	if (!rs) {
 		util_buf_printf(msg, "CONNECT: no replication set %s\n", req->repset);
-		return -1;
+		return NULL;
 	}
 	if (req->map == SOURCE_MAP_BASE && !abs_clean(req->base)) {
 		util_buf_printf(msg, "CONNECT: MAP BASE needs an absolute directory\n");
-		return -1;
+		return NULL;
 	}
 	for (i = 0; i < req->npairs; i++) {
 		if (!abs_clean(req->pairs[i].src) || !abs_clean(req->pairs[i].dst)) {
 			util_buf_printf(msg, "CONNECT: MAP paths must be absolute: \"%s\" TO \"%s\"\n",
 					req->pairs[i].src, req->pairs[i].dst);
-			return -1;
+			return NULL;
 		}
 	}
 	c = util_xcalloc(1, sizeof(*c));
@@ -865,7 +1200,7 @@ int source_connect(struct source *s, const struct source_connect_req *req,
 	    !c->host[0]) {
 		util_buf_printf(msg, "CONNECT: bad target %s (host[:port])\n", req->target);
 		conn_free(c);
-		return -1;
+		return NULL;
 	}
 	c->map = req->map;
 	c->base = req->base ? util_xstrdup(req->base) : NULL;
@@ -880,27 +1215,152 @@ int source_connect(struct source *s, const struct source_connect_req *req,
 	compute_root(c, s->a->conf.agent.name);
 	c->replicate = req->replicate;
 	c->next_seq = 1;
-	c->id = s->next_id++;
+	c->id = id;
 	c->state = CONN_STARTED;
-	c->next = s->conns;
-	s->conns = c;
-	/* Capture starts before the mirror, so a change made while the mirror
-	 * runs is queued after the mirror read it or is read by the mirror
-	 * itself: either way the target ends equal. */
+	return c;
+}
+
+/* Journal, capture, mirror, link — in that order. Capture starts before the
+ * mirror, so a change made while the mirror runs is queued after the mirror
+ * read it or is read by the mirror itself: either way the target ends
+ * equal. */
+static void conn_begin(struct conn *c, bool mirror, bool restart, struct util_buf *msg)
+{
+	struct source *s = c->src;
+	bool need_mirror = false;
+	char err[512];
+
+	if (util_mkdir_p(queue_dir(c), 0750) < 0 || (restart ? journal_replay(c, &need_mirror) :
+	    (c->xw = xlog_writer_open(queue_dir(c), c->host, c->port, c->id, 1,
+				      s->a->conf.queue.xlog_size)) ? 0 : -1) < 0) {
+		c->journal_failed = true;
+		dtlog_event(DTLOG_ERROR, 4007, "Queue journal of connection %u unavailable in %s: %s",
+			    c->id, queue_dir(c), strerror(errno));
+		util_buf_printf(msg, "warning: queue journal unavailable: %s\n", strerror(errno));
+	}
 	if (c->replicate && capture_add_set(s, c->repset, err, sizeof(err)) < 0) {
 		snprintf(c->cap_error, sizeof(c->cap_error), "%s", err);
 		dtlog(DTLOG_ERROR, 0, "Replication of connection %u not started: %s", c->id, err);
 		util_buf_printf(msg, "warning: real-time replication not started: %s\n", err);
 		c->replicate = false;
 	}
-	if (req->mirror && conn_mirror(c, err, sizeof(err)) < 0)
+	/* After a restart the changes made while the agent was down were never
+	 * captured: a replicating connection is mirrored again. */
+	if (restart && (c->replicate || need_mirror) && !mirror) {
+		dtlog(DTLOG_INFO, 0, "Connection %u: remirroring after restart", c->id);
+		mirror = true;
+	}
+	if (mirror && conn_mirror(c, err, sizeof(err)) < 0)
 		util_buf_printf(msg, "warning: mirror not started: %s\n", err);
-	else if (!req->mirror)
+	else if (!mirror)
 		c->mirror_done = true;
 	conn_dial(c);
+}
+
+int source_connect(struct source *s, const struct source_connect_req *req,
+		   struct util_buf *msg)
+{
+	struct conn *c = conn_build(s, req, s->next_id, msg);
+	struct xlog_files old = { NULL, 0 };
+	size_t i;
+
+	if (!c)
+		return -1;
+	s->next_id++;
+	/* A journal left by an earlier connection of this number (state lost
+	 * or edited by hand) belongs to nobody now. */
+	if (xlog_list(queue_dir(c), c->host, c->port, c->id, &old) == 0)
+		for (i = 0; i < old.n; i++)
+			xlog_remove(old.v[i].path);
+	xlog_files_free(&old);
+	c->next = s->conns;
+	s->conns = c;
+	conn_begin(c, req->mirror, false, msg);
+	conns_save(s);
 	util_buf_printf(msg, "Connection %u: %s to %s, target path %s\n", c->id,
 			c->repset, c->target, c->root);
 	return (int)c->id;
+}
+
+static const char *cfg_str(const config_setting_t *g, const char *name)
+{
+	const char *v = NULL;
+
+	return config_setting_lookup_string(g, name, &v) ? v : "";
+}
+
+int source_load(struct source *s, char *err, size_t errlen)
+{
+	config_t cfg;
+	config_setting_t *list;
+	struct util_buf msg;
+	long long v;
+	int i, n, ret = -1;
+
+	if (access(s->conns_path, F_OK) != 0)
+		return 0;
+	config_init(&cfg);
+	util_buf_init(&msg);
+	if (!config_read_file(&cfg, s->conns_path)) {
+		snprintf(err, errlen, "%s:%d: %s", s->conns_path, config_error_line(&cfg),
+			 config_error_text(&cfg));
+		goto done;
+	}
+	if (config_lookup_int64(&cfg, "next_id", &v) && v > 0 && v <= UINT32_MAX)
+		s->next_id = (uint32_t)v;
+	list = config_lookup(&cfg, "connections");
+	n = list ? config_setting_length(list) : 0;
+	for (i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		config_setting_t *pl = config_setting_lookup(g, "pairs");
+		struct source_connect_req req;
+		struct conn *c;
+		const char *m = cfg_str(g, "map");
+		int replicate = 1, pending = 0, j, np = pl ? config_setting_length(pl) : 0;
+		long long id = 0, next_seq = 1;
+
+		memset(&req, 0, sizeof(req));
+		config_setting_lookup_int64(g, "id", &id);
+		config_setting_lookup_int64(g, "next_seq", &next_seq);
+		config_setting_lookup_bool(g, "replicate", &replicate);
+		config_setting_lookup_bool(g, "mirror_pending", &pending);
+		req.repset = cfg_str(g, "repset");
+		req.target = cfg_str(g, "target");
+		req.map = !strcmp(m, "exact") ? SOURCE_MAP_EXACT : !strcmp(m, "base") ? SOURCE_MAP_BASE :
+			  !strcmp(m, "pairs") ? SOURCE_MAP_PAIRS : SOURCE_MAP_DEFAULT;
+		req.base = cfg_str(g, "base");
+		req.replicate = replicate;
+		req.pairs = util_xcalloc(np ? (size_t)np : 1, sizeof(*req.pairs));
+		for (j = 0; j < np; j++) {
+			config_setting_t *pair = config_setting_get_elem(pl, (unsigned)j);
+
+			req.pairs[j].src = (char *)config_setting_get_string_elem(pair, 0);
+			req.pairs[j].dst = (char *)config_setting_get_string_elem(pair, 1);
+			if (!req.pairs[j].src || !req.pairs[j].dst)
+				np = j;
+		}
+		req.npairs = (size_t)np;
+		util_buf_reset(&msg);
+		c = (id > 0 && id <= UINT32_MAX) ? conn_build(s, &req, (uint32_t)id, &msg) : NULL;
+		free(req.pairs);
+		if (!c) {
+			dtlog(DTLOG_ERROR, 0, "Connection %lld in %s cannot be restored: %s",
+			      id, s->conns_path, msg.data ? msg.data : "bad entry");
+			continue;
+		}
+		if (next_seq > 0)
+			c->next_seq = (uint64_t)next_seq;
+		c->next = s->conns;
+		s->conns = c;
+		dtlog(DTLOG_INFO, 80, "Trying to auto-retransmit to ip://%s (connection %u restored)",
+		      c->target, c->id);
+		conn_begin(c, pending, true, &msg);
+	}
+	ret = 0;
+done:
+	util_buf_free(&msg);
+	config_destroy(&cfg);
+	return ret;
 }
 
 int source_disconnect(struct source *s, uint32_t con_id, struct util_buf *msg)
@@ -919,7 +1379,10 @@ int source_disconnect(struct source *s, uint32_t con_id, struct util_buf *msg)
 		util_buf_printf(msg, "Connection %u removed (%" PRIu64 " queued ops dropped)\n",
 				con_id, c->queued_ops);
 		dtlog(DTLOG_INFO, 0, "Connection %u disconnected by request", con_id);
+		c->journal_failed = true; /* no new journal: the connection goes */
+		journal_reset(c);
 		conn_free(c);
+		conns_save(s);
 		return 0;
 	}
 	util_buf_printf(msg, "no connection %u\n", con_id);

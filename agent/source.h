@@ -37,6 +37,11 @@ struct source_connect_req {
 };
 
 struct source *source_new(struct agent *a);
+/* Restores the connections saved in <state>/connections.conf: their
+ * journaled queues are replayed, capture restarts, replicating connections
+ * are mirrored again (changes made while the agent was down were not
+ * captured), and the links are dialled. -1 with err when the file is bad. */
+int source_load(struct source *s, char *err, size_t errlen);
 void source_free(struct source *s);
 /* CONNECT: returns the new connection ID (>= 1) or -1 with a message. */
 int source_connect(struct source *s, const struct source_connect_req *req,
