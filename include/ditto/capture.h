@@ -10,10 +10,12 @@
  * and refuses the plugin unless abi_version == DITTO_CAPTURE_ABI_VERSION and
  * struct_size >= the sizeof(struct ditto_capture_ops) it was built with.
  *
- * Versioning: members are only ever appended to the structs below; an
- * appended member does not change DITTO_CAPTURE_ABI_VERSION (struct_size
- * tells who has it). Any other change (a changed type, meaning or order)
- * bumps the version and old plugins are refused.
+ * Versioning: abi_version and struct_size stay the first two members of
+ * both tables forever, so they can be read from any plugin. Members are
+ * only ever appended; an appended member does not change
+ * DITTO_CAPTURE_ABI_VERSION (struct_size tells who has it). Any other
+ * change (a changed type, meaning or order) bumps the version and old
+ * plugins are refused.
  *
  * Events are hints, not a journal: each names a path and what happened to
  * it; the agent reads the path's current state when it handles the event.
@@ -32,13 +34,17 @@
  *    the right end state when the agent checks that a path exists before
  *    acting on an appearance.
  *
- * Roots: the agent registers absolute directory paths (a root may also be a
- * file or not exist yet). Every event concerns a path equal to or beneath a
- * root (the one exception is ROOT_GONE, which names the root). Capture
- * covers the root's own filesystem only: a filesystem mounted beneath a root
- * is not watched (register it as a root of its own). Roots form a set:
- * adding one twice is a no-op, and nested roots are allowed (an event under
- * both is emitted once).
+ * Roots: the agent registers absolute paths, normally directories; a root
+ * may also be a file or not exist yet (it is then watched through its
+ * nearest existing ancestor). A root is resolved like realpath(3) when
+ * added (the part that exists) and events use resolved paths, so a root
+ * given through a symlink is reported under its target; remove_root takes
+ * either form. Every event concerns a path equal to or beneath a root.
+ * Capture covers the root's own filesystem only: a filesystem mounted
+ * beneath a root is not watched (register it as a root of its own). Roots
+ * form a set: adding one twice is a no-op, and nested roots are allowed (an
+ * event under both is emitted once). Capture watches a root's whole
+ * subtree; the agent filters with its own rules.
  *
  * Threads: one plugin state is driven by one thread at a time; distinct
  * states (open() twice) are independent. emit must not call back into the

@@ -1,19 +1,23 @@
 #!/bin/bash
-# Real-time replication between two agents through the fanotify capture
-# plugin: after a mirror, every kind of change made under the set (create,
+# Real-time replication between two agents through a capture plugin
+# (fanotify by default): after a mirror, every kind of change made under the set (create,
 # write, append, truncate, write-to-temp-then-rename, mkdir then write at
 # once, renames inside, out of and into the set, chmod, chown, symlinks,
 # rm -r) appears on the target, which ends equal to the source in content,
 # type, mode, owner, link targets and file times.
+# CAPTURE_PLUGIN picks the capture plugin (replicate_realtime_inotify.sh
+# runs this scenario again with inotify).
 . "$(dirname "$0")/lib.sh"
-need_root "fanotify filesystem marks need CAP_SYS_ADMIN"
+plugin=${CAPTURE_PLUGIN:-fanotify}
+[ "$plugin" = fanotify ] && need_root "fanotify filesystem marks need CAP_SYS_ADMIN"
 
 plugins="$DITTO_BUILDDIR/plugins/.libs"
-[ -f "$plugins/fanotify.so" ] || fail "no capture plugins in $plugins"
+[ -f "$plugins/$plugin.so" ] || fail "no $plugin plugin in $plugins"
 key="$IT_DIR/peer.key"
 tport=$(free_port)
 mkdir -p "$(agent_dir src)"
-printf 'agent = { plugin_dir = "%s"; };\n' "$plugins" >"$(agent_dir src)/ditto.conf"
+printf 'agent = { plugin_dir = "%s"; };\ncapture = { plugin = "%s"; };\n' "$plugins" "$plugin" \
+	>"$(agent_dir src)/ditto.conf"
 start_agent src --key-file "$key"
 start_agent tgt --key-file "$key" --listen "127.0.0.1:$tport"
 
@@ -47,6 +51,7 @@ wait_equal() {
 expect_rc 0 dtcl_at src -c "REPSET CREATE rt; REPSET RULE ADD \"$data\" INCLUDE TO rt; \$c = CONNECT rt TO 127.0.0.1:$tport MAP \"$data\" TO \"$IT_DIR/copy\"; WAITONQUEUE \$c 60"
 expect_rc 0 dtcl_at src -c 'STATUS 1'
 expect_out 'Replication state: +Replicating$'
+agent_log src | grep -q "Source module loaded (capture plugin $plugin)" || fail "plugin $plugin not in use"
 wait_equal "mirror differs"
 pass "mirror, then replication running"
 

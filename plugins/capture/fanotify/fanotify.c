@@ -87,6 +87,7 @@ struct fa_root {
 	struct fa_fs *fs;
 	bool present_dir;	/* exists as a directory, as far as we know */
 	bool ovf;		/* OVERFLOW already emitted in this read() */
+	bool self_deleted;	/* DELETE_SELF seen in this read() */
 	unsigned char key[KEY_MAX];	/* its file id while present_dir */
 	size_t klen;
 };
@@ -391,8 +392,9 @@ static void roots_appeared(struct fa *fa, const struct fa_fs *fs,
 	}
 }
 
-/* The directory with file id key was deleted (DELETE_SELF). Normally the
- * DELETE in its parent said so already; this covers the rest. */
+/* The directory with file id key was deleted (DELETE_SELF). The DELETE
+ * in its parent normally follows and says so; whatever it leaves unsaid is
+ * said at the end of the batch, so ROOT_GONE never precedes that DELETE. */
 static void roots_self_deleted(struct fa *fa, const unsigned char *key,
 			       size_t klen)
 {
@@ -401,8 +403,23 @@ static void roots_self_deleted(struct fa *fa, const unsigned char *key,
 	for (i = 0; i < fa->nroots; i++) {
 		struct fa_root *r = &fa->roots[i];
 
-		if (!r->present_dir || r->klen != klen ||
-		    memcmp(r->key, key, klen))
+		if (r->present_dir && r->klen == klen &&
+		    !memcmp(r->key, key, klen))
+			r->self_deleted = true;
+	}
+}
+
+static void roots_self_deleted_flush(struct fa *fa)
+{
+	size_t i;
+
+	for (i = 0; i < fa->nroots; i++) {
+		struct fa_root *r = &fa->roots[i];
+
+		if (!r->self_deleted)
+			continue;
+		r->self_deleted = false;
+		if (!r->present_dir)
 			continue;
 		r->present_dir = false;
 		r->klen = 0;
@@ -975,6 +992,7 @@ static int fa_read(void *st, ditto_capture_emit_fn emit, void *ctx)
 	}
 	if (walk(fa, len, false) < 0)
 		goto done;
+	roots_self_deleted_flush(fa);
 	if (!broken)
 		ret = fa->nemit;
 done:
