@@ -2083,3 +2083,15 @@ done:
 	errno = saved;
 	return ret;
 }
+
+const struct repset *repset_db_reaches(const struct repset_db *db,
+				       const char *dir, size_t len)
+{
+	const struct repset *rs = repset_db_owner(db, dir, len);
+	size_t i;
+
+	for (i = 0; !rs && i < repset_db_count(db); i++)
+		if (repset_descend(repset_db_at(db, i), dir, len))
+			rs = repset_db_at(db, i);
+	return rs;
+}

@@ -186,6 +186,10 @@ int repset_db_device_remove(struct repset_db *db, const char *name,
 /* The one set that replicates path (see the top of this file), or NULL. */
 const struct repset *repset_db_owner(const struct repset_db *db,
 				     const char *path, size_t len);
+/* A set that protects dir or anything beneath it, or NULL: a target path
+ * for which this returns a set would feed changes back into replication. */
+const struct repset *repset_db_reaches(const struct repset_db *db,
+				       const char *dir, size_t len);
 const struct repset *repset_db_device_owner(const struct repset_db *db,
 					    const char *dev);
 /* Pairs of inclusions in different sets that may cover a common path, and

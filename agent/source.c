@@ -30,6 +30,7 @@
 #define BATCH_BYTES (1u << 20)
 #define LINK_HIGH_WATER (4u << 20)
 #define RECONNECT_MS 1000
+#define REFUSED_RETRY_MS 30000
 
 /* One queued op, already encoded: the queue keeps exactly what goes on the
  * wire and drops it only when the target acknowledged it. */
@@ -652,8 +653,11 @@ static void conn_closed(struct link *l, const char *why, void *arg)
 		snprintf(c->last_error, sizeof(c->last_error), "%s", why);
 	c->link = NULL;
 	c->connected = false;
+	/* A target that refused us will likely refuse again: ask less often. */
 	if (c->state != CONN_STOPPED && !c->retry)
-		c->retry = evloop_timer_add(c->src->a->loop, RECONNECT_MS, 0, retry_dial, c);
+		c->retry = evloop_timer_add(c->src->a->loop,
+					    c->state == CONN_ERROR ? REFUSED_RETRY_MS : RECONNECT_MS,
+					    0, retry_dial, c);
 }
 
 static const struct link_ops conn_link_ops = {
@@ -1361,6 +1365,14 @@ static void conn_begin(struct conn *c, bool mirror, bool restart, struct util_bu
 	conn_dial(c);
 }
 
+/* Is the target this host? Loopback addresses and our own name are. */
+static bool target_is_here(const struct source *s, const struct conn *c)
+{
+	return !strncmp(c->host, "127.", 4) || !strcmp(c->host, "::1") ||
+	       util_streq_ci(c->host, "localhost") ||
+	       util_streq_ci(c->host, s->a->conf.agent.name);
+}
+
 int source_connect(struct source *s, const struct source_connect_req *req,
 		   struct util_buf *msg)
 {
@@ -1370,6 +1382,16 @@ int source_connect(struct source *s, const struct source_connect_req *req,
 
 	if (!c)
 		return -1;
+	if (target_is_here(s, c)) {
+		const struct repset *own = repset_db_reaches(s->a->repsets, c->root, strlen(c->root));
+
+		if (own) {
+			util_buf_printf(msg, "CONNECT: target path %s is inside replication set %s on this host: that would be a replication loop\n",
+					c->root, repset_name(own));
+			conn_free(c);
+			return -1;
+		}
+	}
 	s->next_id++;
 	/* A journal left by an earlier connection of this number (state lost
 	 * or edited by hand) belongs to nobody now. */

@@ -18,6 +18,7 @@
 #include "dtlog.h"
 #include "link.h"
 #include "op.h"
+#include "repset.h"
 #include "wire.h"
 
 /* One source connection applied on this target. It outlives the link that
@@ -156,6 +157,20 @@ static void on_connect(struct target *t, struct link *l, const struct wire_frame
 				     "target path must be absolute");
 		link_flush(l);
 		return;
+	}
+	/* Applying into data this agent itself replicates would send every
+	 * change round again: refuse the loop. */
+	{
+		const struct repset *own = repset_db_reaches(t->a->repsets, c.root, strlen(c.root));
+
+		if (own) {
+			snprintf(err, sizeof(err), "target path %s is inside replication set %s on %s (a replication loop)",
+				 c.root, repset_name(own), t->a->conf.agent.name);
+			dtlog(DTLOG_ERROR, 0, "Connection %u from %s refused: %s", c.con_id, link_peer_name(l), err);
+			wire_put_connect_err(link_out(l), c.con_id, WIRE_E_REFUSED, err);
+			link_flush(l);
+			return;
+		}
 	}
 	s = session_find(t, link_peer_name(l), c.con_id);
 	if (s && s->link && s->link != l) {

@@ -63,6 +63,20 @@ expect_rc 0 dtcl_at tgt -c 'STATUS'
 expect_out 'Target of src connection 2: connected'
 pass "full mirror with MAP src TO dst gives an identical tree"
 
+expect_rc 1 dtcl_at src -c "CONNECT demo TO 127.0.0.1:$tport MAP EXACT"
+expect_out 'replication loop'
+expect_rc 1 dtcl_at src -c "CONNECT demo TO 127.0.0.1:$tport MAP BASE \"$data/inner\""
+expect_out 'replication loop'
+expect_rc 0 dtcl_at tgt -c "REPSET CREATE guarded; REPSET RULE ADD \"$IT_DIR/guarded\" INCLUDE TO guarded"
+expect_rc 0 dtcl_at src -c "CONNECT demo TO 127.0.0.1:$tport MAP \"$data\" TO \"$IT_DIR/guarded/x\""
+for _ in $(seq 50); do dtcl_at src -c 'STATUS 3' | grep -q 'replication loop' && break; sleep 0.1; done
+expect_rc 0 dtcl_at src -c 'STATUS 3'
+expect_out 'Transmit state: +Error'
+expect_out 'target refused: .*inside replication set guarded on tgt'
+[ -e "$IT_DIR/guarded/x" ] && fail "the target applied into its own replication set"
+expect_rc 0 dtcl_at src -c 'DISCONNECT 3'
+pass "loop guard: a target path inside a replication set is refused on both sides"
+
 expect_rc 0 dtcl_at src -c 'CONNECTIONS'
 expect_out '^1  demo -> 127.0.0.1'
 expect_rc 0 dtcl_at src -c 'DISCONNECT 1'
