@@ -1640,49 +1640,12 @@ void repset_db_format(const struct repset_db *db, struct util_buf *out)
 int repset_db_save(const struct repset_db *db, const char *path)
 {
 	struct util_buf text;
-	char *tmp = NULL, *dir = NULL, *slash;
-	int fd = -1, dfd = -1, ret = -1, saved;
+	int ret, saved;
 
 	util_buf_init(&text);
 	repset_db_format(db, &text);
-	tmp = util_xasprintf("%s.tmp.XXXXXX", path);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		free(tmp);
-		tmp = NULL;
-		goto done;
-	}
-	if (util_write_full(fd, text.data, text.len) < 0 || fsync(fd) < 0)
-		goto done;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto done;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0)
-		goto done;
-	free(tmp);
-	tmp = NULL;
-	/* The rename is only durable once the directory is. */
-	dir = util_xstrdup(path);
-	slash = strrchr(dir, '/');
-	if (slash)
-		slash[slash == dir ? 1 : 0] = '\0';
-	dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) < 0)
-		goto done;
-	ret = 0;
-done:
+	ret = util_write_atomic(path, text.data, text.len, 0600);
 	saved = errno;
-	if (fd >= 0)
-		close(fd);
-	if (dfd >= 0)
-		close(dfd);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
-	free(dir);
 	util_buf_free(&text);
 	errno = saved;
 	return ret;

@@ -148,35 +148,6 @@ static int parse_name(const char *base, uint32_t *con_id, uint64_t *seq)
 	return 0;
 }
 
-/* fsync of the directory holding path, so a create or unlink in it is
- * durable. */
-static int sync_parent(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd, ret = -1, saved;
-
-	if (!slash)
-		dir = util_xstrdup(".");
-	else if (slash == path)
-		dir = util_xstrdup("/");
-	else
-		dir = util_xstrndup(path, (size_t)(slash - path));
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		goto done;
-	if (fsync(fd) < 0)
-		goto done;
-	ret = 0;
-done:
-	saved = errno;
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	errno = saved;
-	return ret;
-}
-
 static int pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
 {
 	const uint8_t *p = buf;
@@ -819,5 +790,5 @@ int xlog_remove(const char *path)
 {
 	if (unlink(path) < 0)
 		return -1;
-	return sync_parent(path);
+	return util_fsync_parent(path);
 }

@@ -124,3 +124,32 @@ dtcl_at() {
 }
 
 agent_log() { cat "$(agent_dir "$1")"/log/dtlog*.dtl 2>/dev/null; }
+
+# tree_digest DIR [live]: one line per entry with what a copy must preserve
+# (path, type, mode, owner, size, link target, content digest, times, link
+# count). "live" leaves out directory mtimes and link counts, which real-time
+# replication does not carry yet.
+tree_digest() {
+	(cd "$1" && find . -mindepth 1 -printf '%P|%y|%m|%U|%G|%s|%l|%T@|%n\n' | sort |
+	while IFS='|' read -r p y m u g s l t n; do
+		c=-; [ "$y" = f ] && c=$(sha1sum <"$p" | cut -c1-12)
+		[ "$y" = d ] && s=-
+		if [ "${2:-}" = live ]; then
+			n=-; [ "$y" = d ] && t=-
+		fi
+		printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$p" "$y" "$m" "$u" "$g" "$s" "$l" "$c" "$t" "$n"
+	done)
+}
+
+# wait_same AGENT CON SRC DST MSG: waits (bounded) until the connection's
+# queue is drained and DST equals SRC as tree_digest live sees it.
+wait_same() {
+	local agent=$1 con=$2 src=$3 dst=$4 msg=$5
+	for _ in $(seq 150); do
+		dtcl_at "$agent" -c "WAITONQUEUE $con 60" >/dev/null 2>&1 &&
+			diff <(tree_digest "$src" live) <(tree_digest "$dst" live) >/dev/null && return 0
+		sleep 0.2
+	done
+	diff <(tree_digest "$src" live) <(tree_digest "$dst" live) | head -40
+	fail "$msg"
+}

@@ -25,24 +25,7 @@ data="$IT_DIR/data"
 mkdir -p "$data"
 python3 "$DITTO_SRCDIR/tests/tools/churn.py" "$data" 500 7 >/dev/null
 
-tree() {
-	(cd "$1" && find . -mindepth 1 -printf '%P|%y|%m|%U|%G|%s|%l|%T@\n' | sort |
-	while IFS='|' read -r p y m u g s l t; do
-		c=-; [ "$y" = f ] && c=$(sha1sum <"$p" | cut -c1-12)
-		[ "$y" = d ] && s=- && t=-
-		printf '%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$p" "$y" "$m" "$u" "$g" "$s" "$l" "$c" "$t"
-	done)
-}
-wait_equal() {
-	local i
-	for i in $(seq 150); do
-		dtlcl=$(dtcl_at src -c 'WAITONQUEUE 1 60' 2>&1) &&
-			diff <(tree "$data") <(tree "$IT_DIR/copy") >/dev/null && return 0
-		sleep 0.2
-	done
-	diff <(tree "$data") <(tree "$IT_DIR/copy") | head -40
-	fail "$1"
-}
+wait_equal() { wait_same src 1 "$data" "$IT_DIR/copy" "$1"; }
 
 expect_rc 0 dtcl_at src -c "REPSET CREATE churn; REPSET RULE ADD \"$data\" INCLUDE TO churn; \$c = CONNECT churn TO 127.0.0.1:$tport MAP \"$data\" TO \"$IT_DIR/copy\"; WAITONQUEUE \$c 60"
 wait_equal "initial mirror differs"

@@ -27,26 +27,7 @@ mkdir -p "$data/keep" "$outside/dir"
 echo before >"$data/keep/old.txt"
 echo outside >"$outside/dir/f"
 
-tree() {
-	(cd "$1" && find . -mindepth 1 -printf '%P|%y|%m|%U|%G|%s|%l|%T@\n' | sort |
-	while IFS='|' read -r p y m u g s l t; do
-		c=-; [ "$y" = f ] && c=$(sha1sum <"$p" | cut -c1-12)
-		# Directory mtimes can still trail by one update (noted in the
-		# issue); file times must match to the nanosecond.
-		[ "$y" = d ] && s=- && t=-
-		printf '%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$p" "$y" "$m" "$u" "$g" "$s" "$l" "$c" "$t"
-	done)
-}
-wait_equal() {
-	local i
-	for i in $(seq 100); do
-		dtcl_at src -c 'WAITONQUEUE 1 30' >/dev/null 2>&1 &&
-			diff <(tree "$data") <(tree "$IT_DIR/copy") >/dev/null && return 0
-		sleep 0.1
-	done
-	diff <(tree "$data") <(tree "$IT_DIR/copy")
-	fail "$1"
-}
+wait_equal() { wait_same src 1 "$data" "$IT_DIR/copy" "$1"; }
 
 expect_rc 0 dtcl_at src -c "REPSET CREATE rt; REPSET RULE ADD \"$data\" INCLUDE TO rt; \$c = CONNECT rt TO 127.0.0.1:$tport MAP \"$data\" TO \"$IT_DIR/copy\"; WAITONQUEUE \$c 60"
 expect_rc 0 dtcl_at src -c 'STATUS 1'
