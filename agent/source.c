@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "agent.h"
-#include "blockmap.h"
 #include "capture_host.h"
 #include "dtlog.h"
 #include "link.h"
@@ -79,11 +78,6 @@ struct conn {
 	 * restart (even kill -9) loses nothing that was queued. Files are
 	 * removed once all their ops are acknowledged, except the newest,
 	 * which keeps the highest sequence number on disk. */
-	/* What the target holds of each replicated file, so a change ships
-	 * only the blocks that differ. */
-	struct blockmap_store *bm;
-	uint64_t delta_bytes_read, delta_bytes_sent;
-
 	struct xlog_writer *xw;
 	struct jfile { uint64_t file_seq; uint64_t last_seq; } *jf;
 	size_t njf;
@@ -511,10 +505,6 @@ static int conn_mirror(struct conn *c, char *err, size_t errlen)
 	c->mw = mirror_walk_new(paths, n, &mo, err, errlen);
 	if (!c->mw)
 		goto done;
-	/* The mirror rewrites whole files on the target: deltas against the
-	 * old maps would be wrong, so the next change of each file goes whole. */
-	if (c->bm)
-		blockmap_invalidate_all(c->bm);
 	op_init(&begin, DITTO_OP_MIRROR_BEGIN);
 	conn_enqueue(c, &begin);
 	op_free(&begin);
@@ -697,7 +687,6 @@ static void conn_free(struct conn *c)
 		mirror_walk_free(c->mw);
 	xlog_writer_close(c->xw);
 	free(c->jf);
-	blockmap_store_close(c->bm);
 	while (c->head) {
 		struct qrec *q = c->head;
 
@@ -722,83 +711,6 @@ static void conn_free(struct conn *c)
  * source as it is now. Reading the current state (rather than trusting the
  * event) keeps the copy right even when events were coalesced or arrive
  * late: the target ends where the source is. */
-static void fill_attrs(struct ditto_op *op, const struct stat *st)
-{
-	op->attr_mask = DITTO_ATTR_MODE | DITTO_ATTR_UID | DITTO_ATTR_GID |
-			DITTO_ATTR_ATIME | DITTO_ATTR_MTIME;
-	op->mode = st->st_mode & 07777;
-	op->uid = st->st_uid;
-	op->gid = st->st_gid;
-	op->atime_ns = (int64_t)st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec;
-	op->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-}
-
-/* Extended attributes (ACLs among them) of an open file, one SETXATTR each. */
-static void queue_xattrs(struct conn *c, int fd, const char *rel, size_t rlen)
-{
-	char names[65536], value[65536];
-	ssize_t n = flistxattr(fd, names, sizeof(names));
-	char *p;
-
-	for (p = names; n > 0 && p < names + n; p += strlen(p) + 1) {
-		ssize_t v = fgetxattr(fd, p, value, sizeof(value));
-		struct ditto_op op;
-
-		if (v < 0)
-			continue;
-		op_init(&op, DITTO_OP_SETXATTR);
-		op_set_path(&op, rel, rlen);
-		op_set_name(&op, p, strlen(p));
-		op_set_data(&op, value, (size_t)v);
-		conn_enqueue(c, &op);
-		op_free(&op);
-	}
-}
-
-/* A regular file changed: CREATE (kept if it exists), the blocks that differ
- * from what the target has, then attributes and xattrs. Returns -1 when the
- * file could not be read as one (the caller falls back to a copy). */
-static int sync_file(struct conn *c, const char *abs, size_t len, bool data)
-{
-	char rel[DITTO_PATH_MAX + 1];
-	struct blockmap_result res;
-	struct ditto_op op;
-	struct stat st;
-	int n, fd, ret = -1;
-
-	n = map_path(c, abs, len, rel, sizeof(rel));
-	if (n <= 0)
-		return 0;
-	fd = open(abs, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1; /* gone: its DELETE follows */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1)
-		goto done; /* hard links go through the walker, which keeps groups */
-	op_init(&op, DITTO_OP_CREATE);
-	op_set_path(&op, rel, (size_t)n);
-	op.mode = st.st_mode & 07777;
-	op.uid = st.st_uid;
-	op.gid = st.st_gid;
-	conn_enqueue(c, &op);
-	op_free(&op);
-	if (data && blockmap_sync_file(c->bm, fd, &st, rel, (size_t)n, mirror_emit, c, &res) < 0)
-		goto done;
-	if (data) {
-		c->delta_bytes_read += res.bytes_read;
-		c->delta_bytes_sent += res.bytes_sent;
-	}
-	op_init(&op, DITTO_OP_SETATTR);
-	op_set_path(&op, rel, (size_t)n);
-	fill_attrs(&op, &st);
-	conn_enqueue(c, &op);
-	op_free(&op);
-	queue_xattrs(c, fd, rel, (size_t)n);
-	ret = 0;
-done:
-	close(fd);
-	return ret;
-}
-
 static void sync_path(struct conn *c, const char *abs, size_t len)
 {
 	char rel[DITTO_PATH_MAX + 1];
@@ -809,8 +721,6 @@ static void sync_path(struct conn *c, const char *abs, size_t len)
 	int rc;
 
 	if (map_path(c, abs, len, rel, sizeof(rel)) <= 0)
-		return;
-	if (c->bm && sync_file(c, abs, len, true) == 0)
 		return;
 	/* The walker already knows how to copy any kind of entry faithfully,
 	 * a whole directory included; reuse it for one path. */
@@ -914,9 +824,6 @@ static void on_capture_event(void *ctx, const struct ditto_capture_event *ev)
 				queue_dir_attrs(c, ev->path, ev->path_len);
 				break;
 			}
-			/* Metadata only: no need to look at the data. */
-			if (in1 && c->bm && sync_file(c, ev->path, ev->path_len, false) == 0)
-				break;
 			/* A file's attributes come with its copy. */
 			__attribute__((fallthrough));
 		case DITTO_CAPTURE_CREATE:
@@ -1335,17 +1242,6 @@ static void conn_begin(struct conn *c, bool mirror, bool restart, struct util_bu
 			    c->id, queue_dir(c), strerror(errno));
 		util_buf_printf(msg, "warning: queue journal unavailable: %s\n", strerror(errno));
 	}
-	if (c->replicate) {
-		char *dir = util_xasprintf("%s/blockmaps/%u", s->a->conf.agent.state_dir, c->id);
-
-		c->bm = blockmap_store_open(dir, (uint32_t)s->a->conf.capture.block_size, err, sizeof(err));
-		if (!c->bm)
-			dtlog(DTLOG_WARNING, 0, "Connection %u ships whole files: %s", c->id, err);
-		else if (restart)
-			/* Whatever the maps say, the remirror below rewrites. */
-			blockmap_invalidate_all(c->bm);
-		free(dir);
-	}
 	if (c->replicate && capture_add_set(s, c->repset, err, sizeof(err)) < 0) {
 		snprintf(c->cap_error, sizeof(c->cap_error), "%s", err);
 		dtlog(DTLOG_ERROR, 0, "Replication of connection %u not started: %s", c->id, err);
@@ -1588,8 +1484,6 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 	util_buf_printf(out, "Last acknowledged op: %" PRIu64 "\n", c->last_acked);
 	util_buf_printf(out, "Mirrored:             %" PRIu64 " dirs, %" PRIu64 " files, %" PRIu64 " bytes, %" PRIu64 " skipped\n",
 			c->mstats.dirs, c->mstats.files, c->mstats.bytes, c->mstats.skipped_errors);
-	util_buf_printf(out, "Changed data read:    %" PRIu64 " bytes\n", c->delta_bytes_read);
-	util_buf_printf(out, "Changed data sent:    %" PRIu64 " bytes\n", c->delta_bytes_sent);
 	if (c->last_error[0])
 		util_buf_printf(out, "Last error:           %s\n", c->last_error);
 	return 0;

@@ -18,12 +18,12 @@
  * the roots on that filesystem: never a silent skip. */
 
 #include "ditto/capture.h"
+#include "../common/plugin_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,8 +35,6 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
-
-#define PLUGIN_EXPORT __attribute__((visibility("default")))
 
 /* Older headers lack these; the kernel says EINVAL if it lacks them too. */
 #ifndef FAN_REPORT_DIR_FID
@@ -81,9 +79,7 @@ struct fa_fs {
 };
 
 struct fa_root {
-	char *path;		/* canonical (realpath) form */
-	size_t len;
-	char *given;		/* as passed to add_root, for remove_root */
+	struct plugin_root loc;	/* first, for plugin_roots_*() */
 	struct fa_fs *fs;
 	bool present_dir;	/* exists as a directory, as far as we know */
 	bool ovf;		/* OVERFLOW already emitted in this read() */
@@ -130,44 +126,12 @@ struct fa {
 	size_t lcap, ln;
 	unsigned char *buf;
 	size_t bufcap;
-	/* during read() */
-	ditto_capture_emit_fn emit;
-	void *ectx;
-	int nemit;
+	struct plugin_emitter em;	/* during read() */
 	bool warned_unnamed;
 	char p1[FA_PATH_CAP], p2[FA_PATH_CAP];
 };
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void fa_log(struct fa *fa, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static void fa_log(struct fa *fa, int level, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (!fa->host->log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fa->host->log(fa->host->ctx, level, msg);
-}
 
 static uint64_t hash_bytes(const unsigned char *p, size_t n)
 {
@@ -186,116 +150,13 @@ static size_t key_len(const unsigned char *key_hdr_fh)
 	return FSID_LEN + sizeof(struct file_handle) + hb;
 }
 
-/* Is p (plen bytes) r itself or beneath it? */
-static bool path_under(const char *p, size_t plen, const char *r, size_t rlen)
-{
-	if (rlen == 1)
-		return plen >= 1 && p[0] == '/';
-	return plen >= rlen && memcmp(p, r, rlen) == 0 &&
-	       (plen == rlen || p[rlen] == '/');
-}
-
-/* Lexical clean-up (duplicate '/', ".", ".."), then symlinks resolved in
- * the part that exists, so roots compare with what readlink() reports. */
-static char *canonicalize(const char *path, char *err, size_t errlen)
-{
-	char *lex = NULL, *real = NULL, *out = NULL;
-	size_t n = 0, cut;
-	const char *s = path;
-
-	if (!path || path[0] != '/') {
-		seterr(err, errlen, "root \"%s\" is not an absolute path",
-		       path ? path : "");
-		errno = EINVAL;
-		goto done;
-	}
-	lex = malloc(strlen(path) + 2);
-	if (!lex)
-		goto nomem;
-	while (*s) {
-		const char *e;
-		size_t cl;
-
-		while (*s == '/')
-			s++;
-		e = strchrnul(s, '/');
-		cl = (size_t)(e - s);
-		if (cl == 0 || (cl == 1 && s[0] == '.')) {
-			/* nothing */
-		} else if (cl == 2 && s[0] == '.' && s[1] == '.') {
-			while (n > 0 && lex[n - 1] != '/')
-				n--;
-			if (n > 0)
-				n--;
-		} else {
-			lex[n++] = '/';
-			memcpy(lex + n, s, cl);
-			n += cl;
-		}
-		s = e;
-	}
-	if (n == 0)
-		lex[n++] = '/';
-	lex[n] = '\0';
-	/* Longest existing prefix through realpath(), the rest appended. */
-	cut = n;
-	for (;;) {
-		char save = lex[cut];
-
-		lex[cut] = '\0';
-		real = realpath(cut ? lex : "/", NULL);
-		lex[cut] = save;
-		if (real)
-			break;
-		if (errno != ENOENT && errno != ENOTDIR) {
-			seterr(err, errlen, "cannot resolve root %s: %s", path,
-			       strerror(errno));
-			goto done;
-		}
-		while (cut > 0 && lex[cut - 1] != '/')
-			cut--;
-		if (cut > 0)
-			cut--;
-	}
-	if (asprintf(&out, "%s%s", strcmp(real, "/") ? real : "",
-		     lex + cut) < 0) {
-		out = NULL;
-		goto nomem;
-	}
-	if (!out[0]) {
-		free(out);
-		out = strdup("/");
-		if (!out)
-			goto nomem;
-	}
-	goto done;
-nomem:
-	seterr(err, errlen, "out of memory");
-	errno = ENOMEM;
-done:
-	free(lex);
-	free(real);
-	return out;
-}
-
 /* ---- emitting ----------------------------------------------------------- */
 
-static void emit2(struct fa *fa, uint32_t type, uint32_t flags, const char *p,
-		  size_t plen, const char *p2, size_t p2len)
-{
-	struct ditto_capture_event ev = {
-		.type = type, .flags = flags, .path = p, .path_len = plen,
-		.path2 = p2, .path2_len = p2 ? p2len : 0,
-	};
-
-	fa->emit(fa->ectx, &ev);
-	fa->nemit++;
-}
-
+/* One path, its length at hand (the paths are built in fixed buffers). */
 static void emit1(struct fa *fa, uint32_t type, uint32_t flags, const char *p,
 		  size_t plen)
 {
-	emit2(fa, type, flags, p, plen, NULL, 0);
+	plugin_emit(&fa->em, type, flags, p, plen);
 }
 
 static bool in_roots(struct fa *fa, const struct fa_fs *fs, const char *p,
@@ -305,7 +166,8 @@ static bool in_roots(struct fa *fa, const struct fa_fs *fs, const char *p,
 
 	for (i = 0; i < fa->nroots; i++)
 		if (fa->roots[i].fs == fs &&
-		    path_under(p, plen, fa->roots[i].path, fa->roots[i].len))
+		    plugin_path_under(p, plen, fa->roots[i].loc.path,
+				      fa->roots[i].loc.len))
 			return true;
 	return false;
 }
@@ -315,7 +177,7 @@ static void overflow_root(struct fa *fa, struct fa_root *r)
 	if (r->ovf)
 		return;
 	r->ovf = true;
-	emit1(fa, DITTO_CAPTURE_OVERFLOW, 0, r->path, r->len);
+	emit1(fa, DITTO_CAPTURE_OVERFLOW, 0, r->loc.path, r->loc.len);
 }
 
 /* Something happened on fs that we cannot name: resync all its roots. */
@@ -338,7 +200,7 @@ static void root_set_key(struct fa_root *r)
 
 	r->klen = 0;
 	h.fh.handle_bytes = MAX_HANDLE_SZ;
-	if (name_to_handle_at(AT_FDCWD, r->path, &h.fh, &mnt, 0) < 0)
+	if (name_to_handle_at(AT_FDCWD, r->loc.path, &h.fh, &mnt, 0) < 0)
 		return;
 	memcpy(r->key, r->fs->fsid, FSID_LEN);
 	memcpy(r->key + FSID_LEN, &h, sizeof(h.fh) + h.fh.handle_bytes);
@@ -358,12 +220,12 @@ static void roots_removed(struct fa *fa, const struct fa_fs *fs, const char *p,
 		struct fa_root *r = &fa->roots[i];
 
 		if (r->fs != fs || !r->present_dir ||
-		    !path_under(r->path, r->len, p, plen))
+		    !plugin_path_under(r->loc.path, r->loc.len, p, plen))
 			continue;
 		r->present_dir = false;
 		r->klen = 0;
 		emit1(fa, DITTO_CAPTURE_ROOT_GONE, DITTO_CAPTURE_IS_DIR,
-		      r->path, r->len);
+		      r->loc.path, r->loc.len);
 	}
 }
 
@@ -380,15 +242,15 @@ static void roots_appeared(struct fa *fa, const struct fa_fs *fs,
 		struct stat sb;
 
 		if (r->fs != fs || r->present_dir ||
-		    !path_under(r->path, r->len, p, plen))
+		    !plugin_path_under(r->loc.path, r->loc.len, p, plen))
 			continue;
-		if (lstat(r->path, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		if (lstat(r->loc.path, &sb) < 0 || !S_ISDIR(sb.st_mode))
 			continue;
 		r->present_dir = true;
 		root_set_key(r);
-		if (moved && !emitted && plen != r->len)
+		if (moved && !emitted && plen != r->loc.len)
 			emit1(fa, DITTO_CAPTURE_MOVED_TO, DITTO_CAPTURE_IS_DIR,
-			      r->path, r->len);
+			      r->loc.path, r->loc.len);
 	}
 }
 
@@ -424,7 +286,7 @@ static void roots_self_deleted_flush(struct fa *fa)
 		r->present_dir = false;
 		r->klen = 0;
 		emit1(fa, DITTO_CAPTURE_ROOT_GONE, DITTO_CAPTURE_IS_DIR,
-		      r->path, r->len);
+		      r->loc.path, r->loc.len);
 	}
 }
 
@@ -568,16 +430,17 @@ static int dir_path(struct fa *fa, const struct fa_fs *fs,
 		}
 		if (ret < 0 && !fa->warned_unnamed) {
 			fa->warned_unnamed = true;
-			fa_log(fa, DITTO_CAPTURE_LOG_WARNING,
-			       "fanotify: a directory's path is too long or "
-			       "outside this mount; resyncing its roots");
+			plugin_log(fa->host, DITTO_CAPTURE_LOG_WARNING,
+				   "fanotify: a directory's path is too long "
+				   "or outside this mount; resyncing its "
+				   "roots");
 		}
 		if (ret < 0)
 			return -1;
 	} else if (errno != ESTALE && errno != ENOENT) {
-		fa_log(fa, DITTO_CAPTURE_LOG_WARNING,
-		       "fanotify: open_by_handle_at: %s; resyncing roots",
-		       strerror(errno));
+		plugin_log(fa->host, DITTO_CAPTURE_LOG_WARNING,
+			   "fanotify: open_by_handle_at: %s; resyncing roots",
+			   strerror(errno));
 		return -1;
 	}
 	/* Deleted: where was it when its own DELETE was reported? */
@@ -709,7 +572,8 @@ static void do_rename(struct fa *fa, const struct fa_ev *e, bool isdir)
 	in1 = ok1 && in_roots(fa, fs, fa->p1, l1);
 	in2 = ok2 && in_roots(fa, fs, fa->p2, l2);
 	if (in1 && in2)
-		emit2(fa, DITTO_CAPTURE_RENAME, fl, fa->p1, l1, fa->p2, l2);
+		plugin_emit2(&fa->em, DITTO_CAPTURE_RENAME, fl, fa->p1, l1,
+			     fa->p2, l2);
 	else if (in1)
 		emit1(fa, DITTO_CAPTURE_MOVED_FROM, fl, fa->p1, l1);
 	else if (in2)
@@ -718,6 +582,19 @@ static void do_rename(struct fa *fa, const struct fa_ev *e, bool isdir)
 		roots_removed(fa, fs, fa->p1, l1, isdir);
 	if (ok2 && isdir)
 		roots_appeared(fa, fs, fa->p2, l2, true, in2);
+}
+
+/* What a merged event says about p's content and metadata, last in the
+ * order capture.h asks for. */
+static void emit_changes(struct fa *fa, uint64_t m, uint32_t fl,
+			 const char *p, size_t plen)
+{
+	if (m & FAN_MODIFY)
+		emit1(fa, DITTO_CAPTURE_MODIFY, fl, p, plen);
+	if (m & FAN_ATTRIB)
+		emit1(fa, DITTO_CAPTURE_ATTRIB, fl, p, plen);
+	if (m & FAN_CLOSE_WRITE)
+		emit1(fa, DITTO_CAPTURE_CLOSE_WRITE, fl, p, plen);
 }
 
 /* An event without a name: the object itself (a directory reported as
@@ -766,14 +643,8 @@ static void do_self(struct fa *fa, const struct fa_ev *e, bool isdir)
 			return;
 		l = (size_t)n;
 	}
-	if (!in_roots(fa, fs, fa->p1, l))
-		return;
-	if (m & FAN_MODIFY)
-		emit1(fa, DITTO_CAPTURE_MODIFY, fl, fa->p1, l);
-	if (m & FAN_ATTRIB)
-		emit1(fa, DITTO_CAPTURE_ATTRIB, fl, fa->p1, l);
-	if (m & FAN_CLOSE_WRITE)
-		emit1(fa, DITTO_CAPTURE_CLOSE_WRITE, fl, fa->p1, l);
+	if (in_roots(fa, fs, fa->p1, l))
+		emit_changes(fa, m, fl, fa->p1, l);
 }
 
 static void do_event(struct fa *fa, const struct fa_ev *e)
@@ -834,14 +705,8 @@ static void do_event(struct fa *fa, const struct fa_ev *e)
 		if (isdir)
 			roots_appeared(fa, fs, fa->p1, l, true, in);
 	}
-	if (!in)
-		return;
-	if (m & FAN_MODIFY)
-		emit1(fa, DITTO_CAPTURE_MODIFY, fl, fa->p1, l);
-	if (m & FAN_ATTRIB)
-		emit1(fa, DITTO_CAPTURE_ATTRIB, fl, fa->p1, l);
-	if (m & FAN_CLOSE_WRITE)
-		emit1(fa, DITTO_CAPTURE_CLOSE_WRITE, fl, fa->p1, l);
+	if (in)
+		emit_changes(fa, m, fl, fa->p1, l);
 }
 
 /* Walks the events in buf: with links, records each deleted directory in
@@ -858,15 +723,16 @@ static int walk(struct fa *fa, size_t len, bool links)
 		/* Records are 4-byte aligned, the 64-bit mask is not. */
 		memcpy(&md, p, sizeof(md));
 		if (md.vers != FANOTIFY_METADATA_VERSION) {
-			fa_log(fa, DITTO_CAPTURE_LOG_ERROR,
-			       "fanotify: event metadata version %u, expected "
-			       "%u", md.vers, FANOTIFY_METADATA_VERSION);
+			plugin_log(fa->host, DITTO_CAPTURE_LOG_ERROR,
+				   "fanotify: event metadata version %u, "
+				   "expected %u", md.vers,
+				   FANOTIFY_METADATA_VERSION);
 			return -1;
 		}
 		if (md.event_len < FAN_EVENT_METADATA_LEN ||
 		    md.event_len > len - off) {
-			fa_log(fa, DITTO_CAPTURE_LOG_ERROR,
-			       "fanotify: truncated event");
+			plugin_log(fa->host, DITTO_CAPTURE_LOG_ERROR,
+				   "fanotify: truncated event");
 			return -1;
 		}
 		off += md.event_len;
@@ -894,18 +760,18 @@ static int walk(struct fa *fa, size_t len, bool links)
 		if (md.fd >= 0)
 			close(md.fd);	/* none in FID mode, but never leak */
 		if (md.mask & FAN_Q_OVERFLOW) {
-			fa_log(fa, DITTO_CAPTURE_LOG_WARNING,
-			       "fanotify: event queue overflowed; resyncing "
-			       "every root");
+			plugin_log(fa->host, DITTO_CAPTURE_LOG_WARNING,
+				   "fanotify: event queue overflowed; "
+				   "resyncing every root");
 			cache_clear(fa);
 			overflow_fs(fa, NULL);
 			continue;
 		}
 		if (parse_event(p, md.event_len, &e) < 0) {
-			fa_log(fa, DITTO_CAPTURE_LOG_WARNING,
-			       "fanotify: malformed event (mask %#llx); "
-			       "resyncing every root",
-			       (unsigned long long)md.mask);
+			plugin_log(fa->host, DITTO_CAPTURE_LOG_WARNING,
+				   "fanotify: malformed event (mask %#llx); "
+				   "resyncing every root",
+				   (unsigned long long)md.mask);
 			overflow_fs(fa, NULL);
 			continue;
 		}
@@ -921,9 +787,7 @@ static int fa_read(void *st, ditto_capture_emit_fn emit, void *ctx)
 	int ret = -1;
 	bool broken = false;
 
-	fa->emit = emit;
-	fa->ectx = ctx;
-	fa->nemit = 0;
+	plugin_emit_begin(&fa->em, emit, ctx);
 	fa->warned_unnamed = false;
 	for (i = 0; i < fa->nroots; i++)
 		fa->roots[i].ovf = false;
@@ -951,8 +815,8 @@ static int fa_read(void *st, ditto_capture_emit_fn emit, void *ctx)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno != EAGAIN) {
-			fa_log(fa, DITTO_CAPTURE_LOG_ERROR,
-			       "fanotify: read: %s", strerror(errno));
+			plugin_log(fa->host, DITTO_CAPTURE_LOG_ERROR,
+				   "fanotify: read: %s", strerror(errno));
 			broken = true;
 		}
 		break;
@@ -994,9 +858,10 @@ static int fa_read(void *st, ditto_capture_emit_fn emit, void *ctx)
 		goto done;
 	roots_self_deleted_flush(fa);
 	if (!broken)
-		ret = fa->nemit;
+		ret = fa->em.n;
 done:
 	fa->ln = 0;
+	plugin_emit_end(&fa->em);
 	return ret;
 }
 
@@ -1032,10 +897,8 @@ static void fa_close(void *st)
 		return;
 	if (fa->fd >= 0)
 		close(fa->fd);
-	for (i = 0; i < fa->nroots; i++) {
-		free(fa->roots[i].path);
-		free(fa->roots[i].given);
-	}
+	for (i = 0; i < fa->nroots; i++)
+		plugin_root_free(&fa->roots[i].loc);
 	for (i = 0; i < fa->nfs; i++) {
 		close(fa->fss[i]->mount_fd);
 		free(fa->fss[i]);
@@ -1057,30 +920,36 @@ static int fa_open(void **state, const struct ditto_capture_host *host,
 	char missing[64];
 	unsigned base = FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK |
 			FAN_REPORT_DFID_NAME | FAN_REPORT_FID;
+	const char *q = getenv("DITTO_FANOTIFY_QUEUE");
+
+	/* A filesystem mark sees every change on the filesystem, ours or not:
+	 * the kernel's bounded queue overflows under unrelated load and forces
+	 * a remirror, so it is unlimited (we hold CAP_SYS_ADMIN anyway) and
+	 * drained promptly by the agent. DITTO_FANOTIFY_QUEUE=bounded keeps the
+	 * kernel default, to exercise overflow handling. */
+	if (!q || strcmp(q, "bounded"))
+		base |= FAN_UNLIMITED_QUEUE;
 	int ret = -1, caps;
 
 	*state = NULL;
 	if (uname(&un) < 0)
 		snprintf(un.release, sizeof(un.release), "?");
-	if (!host || host->abi_version != DITTO_CAPTURE_ABI_VERSION ||
-	    host->struct_size < sizeof(*host)) {
-		seterr(err, errlen, "fanotify: host speaks another capture ABI");
+	if (plugin_check_host(host, "fanotify", err, errlen) < 0)
 		goto done;
-	}
 	/* Marking a whole filesystem takes CAP_SYS_ADMIN and turning handles
 	 * into files CAP_DAC_READ_SEARCH; say so up front rather than fail at
 	 * the first add_root. */
 	caps = have_caps(missing, sizeof(missing));
 	if (caps == 0) {
-		seterr(err, errlen, "fanotify capture needs %s (uid %u lacks "
-		       "it): use the inotify plugin", missing,
-		       (unsigned)geteuid());
+		plugin_seterr(err, errlen, "fanotify capture needs %s (uid "
+			      "%u lacks it): use the inotify plugin", missing,
+			      (unsigned)geteuid());
 		errno = EPERM;
 		goto done;
 	}
 	fa = calloc(1, sizeof(*fa));
 	if (!fa || !(fa->buf = malloc(FA_BUF_MIN))) {
-		seterr(err, errlen, "fanotify: out of memory");
+		plugin_seterr(err, errlen, "fanotify: out of memory");
 		goto done;
 	}
 	fa->bufcap = FA_BUF_MIN;
@@ -1096,19 +965,20 @@ static int fa_open(void **state, const struct ditto_capture_host *host,
 	}
 	if (fa->fd < 0) {
 		if (errno == EINVAL)
-			seterr(err, errlen, "fanotify: kernel %s lacks "
-			       "FAN_REPORT_DFID_NAME (Linux 5.9 or later "
-			       "needed): use the inotify plugin", un.release);
+			plugin_seterr(err, errlen, "fanotify: kernel %s "
+				      "lacks FAN_REPORT_DFID_NAME (Linux 5.9 "
+				      "or later needed): use the inotify "
+				      "plugin", un.release);
 		else if (errno == EPERM)
-			seterr(err, errlen, "fanotify capture needs "
-			       "CAP_SYS_ADMIN: use the inotify plugin");
+			plugin_seterr(err, errlen, "fanotify capture needs "
+				      "CAP_SYS_ADMIN: use the inotify plugin");
 		else if (errno == ENOSYS)
-			seterr(err, errlen, "fanotify: kernel %s built "
-			       "without fanotify: use the inotify plugin",
-			       un.release);
+			plugin_seterr(err, errlen, "fanotify: kernel %s "
+				      "built without fanotify: use the inotify "
+				      "plugin", un.release);
 		else
-			seterr(err, errlen, "fanotify_init: %s",
-			       strerror(errno));
+			plugin_seterr(err, errlen, "fanotify_init: %s",
+				      strerror(errno));
 		goto done;
 	}
 	fa->mask = FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_CLOSE_WRITE |
@@ -1117,27 +987,16 @@ static int fa_open(void **state, const struct ditto_capture_host *host,
 	/* With FAN_RENAME, MOVED_FROM/MOVED_TO would only repeat it. */
 	fa->mask |= fa->rename_events ? FAN_RENAME :
 					FAN_MOVED_FROM | FAN_MOVED_TO;
-	fa_log(fa, DITTO_CAPTURE_LOG_INFO, "fanotify: kernel %s, %s",
-	       un.release, fa->rename_events ?
-	       "FAN_RENAME and FAN_REPORT_TARGET_FID available" :
-	       "no FAN_RENAME: renames reported as MOVED_FROM/MOVED_TO");
+	plugin_log(fa->host, DITTO_CAPTURE_LOG_INFO, "fanotify: kernel %s, %s",
+		   un.release, fa->rename_events ?
+		   "FAN_RENAME and FAN_REPORT_TARGET_FID available" :
+		   "no FAN_RENAME: renames reported as MOVED_FROM/MOVED_TO");
 	*state = fa;
 	fa = NULL;
 	ret = 0;
 done:
 	fa_close(fa);
 	return ret;
-}
-
-static struct fa_root *find_root(struct fa *fa, const char *path)
-{
-	size_t i;
-
-	for (i = 0; i < fa->nroots; i++)
-		if (!strcmp(fa->roots[i].path, path) ||
-		    !strcmp(fa->roots[i].given, path))
-			return &fa->roots[i];
-	return NULL;
 }
 
 static const char *mark_error(int e)
@@ -1165,22 +1024,21 @@ static int fa_add_root(void *st, const char *path, char *err, size_t errlen)
 	struct fa_fs *fs = NULL, **nf;
 	struct statfs sfs;
 	struct stat sb;
-	char *canon = NULL, *anchor = NULL, *given = NULL;
+	struct plugin_root loc;
+	char *anchor = NULL;
 	bool isdir;
-	int dfd = -1, ret = -1;
+	int dfd = -1, ret = -1, init;
 
-	canon = canonicalize(path, err, errlen);
-	if (!canon)
-		goto done;
-	if (find_root(fa, canon) || find_root(fa, path)) {
-		ret = 0;
-		goto done;
-	}
-	isdir = lstat(canon, &sb) == 0 && S_ISDIR(sb.st_mode);
+	init = plugin_root_init(&loc, fa->roots, fa->nroots,
+				sizeof(*fa->roots), path, "fanotify", err,
+				errlen);
+	if (init)
+		return init < 0 ? -1 : 0;	/* failed, or already a root */
+	isdir = lstat(loc.path, &sb) == 0 && S_ISDIR(sb.st_mode);
 	/* A root that is a file or does not exist yet is watched through
 	 * its nearest existing directory: the mark covers the whole
 	 * filesystem, the path filter does the rest. */
-	anchor = strdup(canon);
+	anchor = strdup(loc.path);
 	if (!anchor)
 		goto nomem;
 	for (;;) {
@@ -1197,16 +1055,15 @@ static int fa_add_root(void *st, const char *path, char *err, size_t errlen)
 	}
 	dfd = open(anchor, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || fstatfs(dfd, &sfs) < 0) {
-		seterr(err, errlen, "fanotify: cannot open %s: %s", anchor,
-		       strerror(errno));
+		plugin_seterr(err, errlen, "fanotify: cannot open %s: %s",
+			      anchor, strerror(errno));
 		goto done;
 	}
 	for (size_t i = 0; i < fa->nfs; i++)
 		if (!memcmp(fa->fss[i]->fsid, &sfs.f_fsid, FSID_LEN))
 			fs = fa->fss[i];
-	given = strdup(path);
 	nr = realloc(fa->roots, (fa->nroots + 1) * sizeof(*nr));
-	if (!given || !nr)
+	if (!nr)
 		goto nomem;
 	fa->roots = nr;
 	if (!fs) {
@@ -1219,9 +1076,9 @@ static int fa_add_root(void *st, const char *path, char *err, size_t errlen)
 			goto nomem;
 		if (fanotify_mark(fa->fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM,
 				  fa->mask, dfd, NULL) < 0) {
-			seterr(err, errlen, "fanotify: cannot mark the "
-			       "filesystem of %s: %s", anchor,
-			       mark_error(errno));
+			plugin_seterr(err, errlen, "fanotify: cannot mark the "
+				      "filesystem of %s: %s", anchor,
+				      mark_error(errno));
 			free(fs);
 			goto done;
 		}
@@ -1232,24 +1089,21 @@ static int fa_add_root(void *st, const char *path, char *err, size_t errlen)
 	}
 	r = &fa->roots[fa->nroots++];
 	memset(r, 0, sizeof(*r));
-	r->path = canon;
-	r->len = strlen(canon);
-	r->given = given;
+	r->loc = loc;
 	r->fs = fs;
 	r->present_dir = isdir;
 	if (isdir)
 		root_set_key(r);
 	fs->nroots++;
-	canon = given = NULL;
+	memset(&loc, 0, sizeof(loc));	/* the root set owns it now */
 	ret = 0;
 	goto done;
 nomem:
-	seterr(err, errlen, "fanotify: out of memory");
+	plugin_seterr(err, errlen, "fanotify: out of memory");
 done:
 	if (dfd >= 0)
 		close(dfd);
-	free(canon);
-	free(given);
+	plugin_root_free(&loc);
 	free(anchor);
 	return ret;
 }
@@ -1257,23 +1111,17 @@ done:
 static int fa_remove_root(void *st, const char *path)
 {
 	struct fa *fa = st;
-	struct fa_root *r = find_root(fa, path);
+	struct fa_root *r;
 	struct fa_fs *fs;
 	size_t i;
 
-	if (!r) {
-		char *canon = canonicalize(path, NULL, 0);
-
-		r = canon ? find_root(fa, canon) : NULL;
-		free(canon);
-	}
-	if (!r) {
-		errno = ENOENT;
-		return -1;
-	}
+	/* loc is first: the plugin_root found is an fa_root's */
+	r = (struct fa_root *)plugin_roots_lookup(fa->roots, fa->nroots,
+						  sizeof(*fa->roots), path);
+	if (!r)
+		return -1;	/* errno ENOENT */
 	fs = r->fs;
-	free(r->path);
-	free(r->given);
+	plugin_root_free(&r->loc);
 	*r = fa->roots[--fa->nroots];
 	if (--fs->nroots)
 		return 0;
@@ -1281,9 +1129,9 @@ static int fa_remove_root(void *st, const char *path)
 	 * once its fsid is unknown. */
 	if (fanotify_mark(fa->fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM,
 			  fa->mask, fs->mount_fd, NULL) < 0)
-		fa_log(fa, DITTO_CAPTURE_LOG_WARNING,
-		       "fanotify: removing a filesystem mark: %s",
-		       strerror(errno));
+		plugin_log(fa->host, DITTO_CAPTURE_LOG_WARNING,
+			   "fanotify: removing a filesystem mark: %s",
+			   strerror(errno));
 	close(fs->mount_fd);
 	for (i = 0; i < fa->nfs; i++)
 		if (fa->fss[i] == fs)

@@ -19,12 +19,12 @@
  * reports OVERFLOW for every root. */
 
 #include "ditto/capture.h"
+#include "../common/plugin_util.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,8 +33,6 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define PLUGIN_EXPORT __attribute__((visibility("default")))
 
 #define IN_FULL (IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | \
 		 IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | \
@@ -60,9 +58,7 @@ struct in_node {
 };
 
 struct in_root {
-	char *path;		/* canonical form */
-	size_t len;
-	char *given;
+	struct plugin_root loc;	/* first, for plugin_roots_*() */
 	bool present_dir;
 	dev_t dev;		/* of the directory while present_dir */
 	ino_t ino;
@@ -105,10 +101,7 @@ struct in {
 	struct in_pending pend;
 	bool any_dirty;
 	bool enospc_logged;
-	/* during read() */
-	ditto_capture_emit_fn emit;
-	void *ectx;
-	int nemit;
+	struct plugin_emitter em;	/* during read() */
 	union {
 		struct inotify_event ev;
 		char b[IN_BUF_SIZE];
@@ -117,131 +110,12 @@ struct in {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void in_log(struct in *in, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static void in_log(struct in *in, int level, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (!in->host->log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	in->host->log(in->host->ctx, level, msg);
-}
-
-static bool path_under(const char *p, size_t plen, const char *r, size_t rlen)
-{
-	if (rlen == 1)
-		return plen >= 1 && p[0] == '/';
-	return plen >= rlen && memcmp(p, r, rlen) == 0 &&
-	       (plen == rlen || p[rlen] == '/');
-}
-
 static char *join(const char *dir, const char *name)
 {
 	char *out;
 
 	if (asprintf(&out, "%s/%s", strcmp(dir, "/") ? dir : "", name) < 0)
 		return NULL;
-	return out;
-}
-
-/* Lexical clean-up (duplicate '/', ".", ".."), then symlinks resolved in
- * the part that exists. */
-static char *canonicalize(const char *path, char *err, size_t errlen)
-{
-	char *lex = NULL, *real = NULL, *out = NULL;
-	size_t n = 0, cut;
-	const char *s = path;
-
-	if (!path || path[0] != '/') {
-		seterr(err, errlen, "root \"%s\" is not an absolute path",
-		       path ? path : "");
-		errno = EINVAL;
-		goto done;
-	}
-	lex = malloc(strlen(path) + 2);
-	if (!lex)
-		goto nomem;
-	while (*s) {
-		const char *e;
-		size_t cl;
-
-		while (*s == '/')
-			s++;
-		e = strchrnul(s, '/');
-		cl = (size_t)(e - s);
-		if (cl == 0 || (cl == 1 && s[0] == '.')) {
-			/* nothing */
-		} else if (cl == 2 && s[0] == '.' && s[1] == '.') {
-			while (n > 0 && lex[n - 1] != '/')
-				n--;
-			if (n > 0)
-				n--;
-		} else {
-			lex[n++] = '/';
-			memcpy(lex + n, s, cl);
-			n += cl;
-		}
-		s = e;
-	}
-	if (n == 0)
-		lex[n++] = '/';
-	lex[n] = '\0';
-	cut = n;
-	for (;;) {
-		char save = lex[cut];
-
-		lex[cut] = '\0';
-		real = realpath(cut ? lex : "/", NULL);
-		lex[cut] = save;
-		if (real)
-			break;
-		if (errno != ENOENT && errno != ENOTDIR) {
-			seterr(err, errlen, "cannot resolve root %s: %s", path,
-			       strerror(errno));
-			goto done;
-		}
-		while (cut > 0 && lex[cut - 1] != '/')
-			cut--;
-		if (cut > 0)
-			cut--;
-	}
-	if (asprintf(&out, "%s%s", strcmp(real, "/") ? real : "",
-		     lex + cut) < 0) {
-		out = NULL;
-		goto nomem;
-	}
-	if (!out[0]) {
-		free(out);
-		out = strdup("/");
-		if (!out)
-			goto nomem;
-	}
-	goto done;
-nomem:
-	seterr(err, errlen, "out of memory");
-	errno = ENOMEM;
-done:
-	free(lex);
-	free(real);
 	return out;
 }
 
@@ -260,23 +134,10 @@ static long max_watches(void)
 
 /* ---- emitting ----------------------------------------------------------- */
 
-static void emit2(struct in *in, uint32_t type, uint32_t flags, const char *p,
-		  size_t plen, const char *p2, size_t p2len)
-{
-	struct ditto_capture_event ev = {
-		.type = type, .flags = flags, .path = p, .path_len = plen,
-		.path2 = p2, .path2_len = p2 ? p2len : 0,
-	};
-
-	if (!in->emit)
-		return;
-	in->emit(in->ectx, &ev);
-	in->nemit++;
-}
-
+/* One path, NUL-terminated (the paths here are built with malloc). */
 static void emit1(struct in *in, uint32_t type, uint32_t flags, const char *p)
 {
-	emit2(in, type, flags, p, strlen(p), NULL, 0);
+	plugin_emit(&in->em, type, flags, p, strlen(p));
 }
 
 static bool in_roots(struct in *in, const char *p, size_t plen)
@@ -284,7 +145,8 @@ static bool in_roots(struct in *in, const char *p, size_t plen)
 	size_t i;
 
 	for (i = 0; i < in->nroots; i++)
-		if (path_under(p, plen, in->roots[i].path, in->roots[i].len))
+		if (plugin_path_under(p, plen, in->roots[i].loc.path,
+				      in->roots[i].loc.len))
 			return true;
 	return false;
 }
@@ -296,11 +158,12 @@ static void overflow_under(struct in *in, const char *p, size_t plen)
 	for (i = 0; i < in->nroots; i++) {
 		struct in_root *r = &in->roots[i];
 
-		if (r->ovf || !(path_under(p, plen, r->path, r->len) ||
-				path_under(r->path, r->len, p, plen)))
+		if (r->ovf ||
+		    !(plugin_path_under(p, plen, r->loc.path, r->loc.len) ||
+		      plugin_path_under(r->loc.path, r->loc.len, p, plen)))
 			continue;
 		r->ovf = true;
-		emit1(in, DITTO_CAPTURE_OVERFLOW, 0, r->path);
+		emit1(in, DITTO_CAPTURE_OVERFLOW, 0, r->loc.path);
 	}
 }
 
@@ -482,10 +345,10 @@ static void log_enospc(struct in *in, const char *path)
 	if (in->enospc_logged)
 		return;
 	in->enospc_logged = true;
-	in_log(in, DITTO_CAPTURE_LOG_ERROR,
-	       "inotify: watch limit reached (fs.inotify.max_user_watches = "
-	       "%ld) at %s: changes beneath it are not captured; raise the "
-	       "limit or use the fanotify plugin", max_watches(), path);
+	plugin_log(in->host, DITTO_CAPTURE_LOG_ERROR,
+		   "inotify: watch limit reached (fs.inotify.max_user_watches "
+		   "= %ld) at %s: changes beneath it are not captured; raise "
+		   "the limit or use the fanotify plugin", max_watches(), path);
 }
 
 /* Removes a subtree's watches. A node still used as an anchor stays, as an
@@ -556,17 +419,18 @@ static int scan(struct in *in, struct in_node *parent, const char *path,
 				log_enospc(in, path);
 				ret = -1;
 			} else {
-				in_log(in, DITTO_CAPTURE_LOG_WARNING,
-				       "inotify: cannot watch %s: %s", path,
-				       strerror(errno));
+				plugin_log(in->host, DITTO_CAPTURE_LOG_WARNING,
+					   "inotify: cannot watch %s: %s", path,
+					   strerror(errno));
 			}
 		}
 	} else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP &&
 		   errno != EXDEV) {
 		/* Gone, replaced or another filesystem is expected; anything
 		 * else leaves a directory unwatched, so say it. */
-		in_log(in, DITTO_CAPTURE_LOG_WARNING,
-		       "inotify: cannot open %s: %s", path, strerror(errno));
+		plugin_log(in->host, DITTO_CAPTURE_LOG_WARNING,
+			   "inotify: cannot open %s: %s", path,
+			   strerror(errno));
 	}
 	if (self_type)
 		emit1(in, self_type, DITTO_CAPTURE_IS_DIR, path);
@@ -674,9 +538,10 @@ static struct in_node *tree_find(struct in *in, const char *path)
 		struct in_node *n = r->top;
 		const char *s;
 
-		if (!n || !path_under(path, plen, r->path, r->len))
+		if (!n || !plugin_path_under(path, plen, r->loc.path,
+					     r->loc.len))
 			continue;
-		s = path + (r->len == 1 ? 0 : r->len);
+		s = path + (r->loc.len == 1 ? 0 : r->loc.len);
 		while (n && *s) {
 			const char *e;
 			char comp[NAME_MAX + 1];
@@ -709,21 +574,21 @@ static void anchor(struct in *in, struct in_root *r)
 	r->anch = NULL;
 	r->nanch = 0;
 	r->parent_anchored = false;
-	nw = calloc(r->len + 1, sizeof(*nw));
-	pref = strdup(r->path);
-	if (nw && pref && r->len > 1) {
+	nw = calloc(r->loc.len + 1, sizeof(*nw));
+	pref = strdup(r->loc.path);
+	if (nw && pref && r->loc.len > 1) {
 		/* Every proper prefix ending before a '/': "/", "/a", ... */
-		for (cut = 0; cut < r->len; cut++) {
+		for (cut = 0; cut < r->loc.len; cut++) {
 			struct in_node *n;
 			bool existed, parent;
 			char save;
 			int dfd;
 
-			if (r->path[cut] != '/')
+			if (r->loc.path[cut] != '/')
 				continue;
 			save = pref[cut ? cut : 1];
 			pref[cut ? cut : 1] = '\0';
-			parent = !strchr(r->path + cut + 1, '/');
+			parent = !strchr(r->loc.path + cut + 1, '/');
 			dfd = open(pref, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 					 O_CLOEXEC);
 			pref[cut ? cut : 1] = save;
@@ -802,7 +667,7 @@ static void refresh(struct in *in, struct in_root *r, enum refresh_why why)
 	anchor(in, r);
 	/* After the anchors: a root created meanwhile is seen now or by an
 	 * anchor event. */
-	isdir = lstat(r->path, &sb) == 0 && S_ISDIR(sb.st_mode);
+	isdir = lstat(r->loc.path, &sb) == 0 && S_ISDIR(sb.st_mode);
 	if (r->present_dir && (!isdir || sb.st_dev != r->dev ||
 			       sb.st_ino != r->ino)) {
 		if (r->top)
@@ -810,22 +675,22 @@ static void refresh(struct in *in, struct in_root *r, enum refresh_why why)
 		r->top = NULL;
 		r->present_dir = false;
 		emit1(in, DITTO_CAPTURE_ROOT_GONE, DITTO_CAPTURE_IS_DIR,
-		      r->path);
+		      r->loc.path);
 	}
 	if (!isdir)
 		return;
-	if (!r->top && !tree_find(in, r->path)) {
+	if (!r->top && !tree_find(in, r->loc.path)) {
 		struct in_node *top = NULL;
 
-		if (scan(in, NULL, r->path,
+		if (scan(in, NULL, r->loc.path,
 			 why == WHY_CREATED_SELF ? SCAN_CREATED : SCAN_SILENT,
 			 0, 0, false, &top) < 0)
-			overflow_under(in, r->path, r->len);
+			overflow_under(in, r->loc.path, r->loc.len);
 		r->top = top;
 		/* It was watched all along by an outer root that is gone:
 		 * the handover may have missed something. */
 		if (r->present_dir)
-			overflow_under(in, r->path, r->len);
+			overflow_under(in, r->loc.path, r->loc.len);
 	}
 	if (!r->present_dir) {
 		r->present_dir = true;
@@ -833,7 +698,7 @@ static void refresh(struct in *in, struct in_root *r, enum refresh_why why)
 		r->ino = sb.st_ino;
 		if (why == WHY_OTHER)
 			emit1(in, DITTO_CAPTURE_MOVED_TO, DITTO_CAPTURE_IS_DIR,
-			      r->path);
+			      r->loc.path);
 	}
 }
 
@@ -847,8 +712,9 @@ static void affect_roots(struct in *in, const char *path, size_t plen,
 	for (i = 0; i < in->nroots; i++) {
 		struct in_root *r = &in->roots[i];
 
-		if (path_under(r->path, r->len, path, plen))
-			refresh(in, r, r->len == plen ? why_self : WHY_OTHER);
+		if (plugin_path_under(r->loc.path, r->loc.len, path, plen))
+			refresh(in, r,
+				r->loc.len == plen ? why_self : WHY_OTHER);
 	}
 }
 
@@ -937,8 +803,8 @@ static void do_moved_to(struct in *in, struct in_node *node, const char *name,
 		teardown(in, m);
 	}
 	if (in1 && in2)
-		emit2(in, DITTO_CAPTURE_RENAME, fl, p->path, p->plen, path,
-		      plen);
+		plugin_emit2(&in->em, DITTO_CAPTURE_RENAME, fl, p->path,
+			     p->plen, path, plen);
 	else if (in1)
 		emit1(in, DITTO_CAPTURE_MOVED_FROM, fl, p->path);
 	else if (in2)
@@ -967,7 +833,8 @@ static void do_named(struct in *in, struct in_node *node, uint32_t mask,
 	path = dir ? join(dir, name) : NULL;
 	free(dir);
 	if (!path) {
-		in_log(in, DITTO_CAPTURE_LOG_ERROR, "inotify: out of memory");
+		plugin_log(in->host, DITTO_CAPTURE_LOG_ERROR,
+			   "inotify: out of memory");
 		overflow_under(in, "/", 1);
 		return;
 	}
@@ -1039,8 +906,8 @@ static void overflowed(struct in *in)
 {
 	size_t i;
 
-	in_log(in, DITTO_CAPTURE_LOG_WARNING,
-	       "inotify: event queue overflowed; resyncing every root");
+	plugin_log(in->host, DITTO_CAPTURE_LOG_WARNING,
+		   "inotify: event queue overflowed; resyncing every root");
 	pending_clear(in);
 	for (i = 0; i < in->nroots; i++)
 		if (in->roots[i].top)
@@ -1051,7 +918,7 @@ static void overflowed(struct in *in)
 		if (!in->roots[i].ovf) {
 			in->roots[i].ovf = true;
 			emit1(in, DITTO_CAPTURE_OVERFLOW, 0,
-			      in->roots[i].path);
+			      in->roots[i].loc.path);
 		}
 }
 
@@ -1079,7 +946,8 @@ static void do_self(struct in *in, struct in_node *n, uint32_t mask)
 	/* A root's own attributes: its watched parent reports them with a
 	 * name, so only speak when nobody else does. */
 	if (r && !r->parent_anchored && (mask & IN_ATTRIB))
-		emit1(in, DITTO_CAPTURE_ATTRIB, DITTO_CAPTURE_IS_DIR, r->path);
+		emit1(in, DITTO_CAPTURE_ATTRIB, DITTO_CAPTURE_IS_DIR,
+		      r->loc.path);
 }
 
 /* Handles the events in buf[0..len). */
@@ -1126,9 +994,7 @@ static int in_read(void *st, ditto_capture_emit_fn emit, void *ctx)
 	int rounds, ret = -1;
 	size_t i;
 
-	in->emit = emit;
-	in->ectx = ctx;
-	in->nemit = 0;
+	plugin_emit_begin(&in->em, emit, ctx);
 	for (i = 0; i < in->nroots; i++)
 		in->roots[i].ovf = false;
 	refresh_dirty(in);
@@ -1140,8 +1006,8 @@ static int in_read(void *st, ditto_capture_emit_fn emit, void *ctx)
 			continue;
 		}
 		if (n < 0 && errno != EAGAIN) {
-			in_log(in, DITTO_CAPTURE_LOG_ERROR, "inotify: read: %s",
-			       strerror(errno));
+			plugin_log(in->host, DITTO_CAPTURE_LOG_ERROR,
+				   "inotify: read: %s", strerror(errno));
 			goto done;
 		}
 		if (n <= 0)
@@ -1157,9 +1023,9 @@ static int in_read(void *st, ditto_capture_emit_fn emit, void *ctx)
 		pending_flush(in);
 	}
 	refresh_dirty(in);
-	ret = in->nemit;
+	ret = in->em.n;
 done:
-	in->emit = NULL;
+	plugin_emit_end(&in->em);
 	return ret;
 }
 
@@ -1185,8 +1051,7 @@ static void in_close(void *st)
 		}
 	}
 	for (i = 0; i < in->nroots; i++) {
-		free(in->roots[i].path);
-		free(in->roots[i].given);
+		plugin_root_free(&in->roots[i].loc);
 		free(in->roots[i].anch);
 	}
 	pending_clear(in);
@@ -1202,22 +1067,19 @@ static int in_open(void **state, const struct ditto_capture_host *host,
 	int ret = -1;
 
 	*state = NULL;
-	if (!host || host->abi_version != DITTO_CAPTURE_ABI_VERSION ||
-	    host->struct_size < sizeof(*host)) {
-		seterr(err, errlen, "inotify: host speaks another capture ABI");
+	if (plugin_check_host(host, "inotify", err, errlen) < 0)
 		goto done;
-	}
 	in = calloc(1, sizeof(*in));
 	if (!in) {
-		seterr(err, errlen, "inotify: out of memory");
+		plugin_seterr(err, errlen, "inotify: out of memory");
 		goto done;
 	}
 	in->host = host;
 	in->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (in->fd < 0) {
-		seterr(err, errlen, "inotify_init1: %s%s", strerror(errno),
-		       errno == EMFILE ? " (fs.inotify.max_user_instances "
-					 "reached)" : "");
+		plugin_seterr(err, errlen, "inotify_init1: %s%s",
+			      strerror(errno), errno == EMFILE ?
+			      " (fs.inotify.max_user_instances reached)" : "");
 		goto done;
 	}
 	*state = in;
@@ -1228,73 +1090,53 @@ done:
 	return ret;
 }
 
-static struct in_root *find_root(struct in *in, const char *path)
-{
-	size_t i;
-
-	for (i = 0; i < in->nroots; i++)
-		if (!strcmp(in->roots[i].path, path) ||
-		    !strcmp(in->roots[i].given, path))
-			return &in->roots[i];
-	return NULL;
-}
-
 static int in_add_root(void *st, const char *path, char *err, size_t errlen)
 {
 	struct in *in = st;
 	struct in_root *r, *nr;
 	struct stat sb;
-	char *canon = NULL, *given = NULL;
-	int ret = -1;
+	struct plugin_root loc;
+	int init;
 
-	canon = canonicalize(path, err, errlen);
-	if (!canon)
-		goto done;
-	if (find_root(in, canon) || find_root(in, path)) {
-		ret = 0;
-		goto done;
-	}
-	given = strdup(path);
+	init = plugin_root_init(&loc, in->roots, in->nroots,
+				sizeof(*in->roots), path, "inotify", err,
+				errlen);
+	if (init)
+		return init < 0 ? -1 : 0;	/* failed, or already a root */
 	nr = realloc(in->roots, (in->nroots + 1) * sizeof(*nr));
-	if (!given || !nr) {
-		seterr(err, errlen, "inotify: out of memory");
-		goto done;
+	if (!nr) {
+		plugin_seterr(err, errlen, "inotify: out of memory");
+		plugin_root_free(&loc);
+		return -1;
 	}
 	in->roots = nr;
 	r = &in->roots[in->nroots++];
 	memset(r, 0, sizeof(*r));
-	r->path = canon;
-	r->len = strlen(canon);
-	r->given = given;
-	canon = given = NULL;
+	r->loc = loc;
 	anchor(in, r);
-	if (lstat(r->path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+	if (lstat(r->loc.path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
 		r->present_dir = true;
 		r->dev = sb.st_dev;
 		r->ino = sb.st_ino;
 		in->enospc_logged = false;
 		/* Nested in another root's tree: nothing more to watch. */
-		if (!tree_find(in, r->path) &&
-		    scan(in, NULL, r->path, SCAN_SILENT, 0, 0, false,
+		if (!tree_find(in, r->loc.path) &&
+		    scan(in, NULL, r->loc.path, SCAN_SILENT, 0, 0, false,
 			 &r->top) < 0) {
-			seterr(err, errlen, "inotify: watch limit reached "
-			       "(fs.inotify.max_user_watches = %ld) while "
-			       "watching %s: raise it or use the fanotify "
-			       "plugin", max_watches(), r->path);
+			plugin_seterr(err, errlen, "inotify: watch limit "
+				      "reached (fs.inotify.max_user_watches = "
+				      "%ld) while watching %s: raise it or use "
+				      "the fanotify plugin", max_watches(),
+				      r->loc.path);
 			if (r->top)
 				teardown(in, r->top);
 			unanchor(in, r);
-			free(r->path);
-			free(r->given);
+			plugin_root_free(&r->loc);
 			in->nroots--;
-			goto done;
+			return -1;
 		}
 	}
-	ret = 0;
-done:
-	free(canon);
-	free(given);
-	return ret;
+	return 0;
 }
 
 static int cmp_len(const void *a, const void *b)
@@ -1302,7 +1144,7 @@ static int cmp_len(const void *a, const void *b)
 	const struct in_root *x = *(struct in_root *const *)a;
 	const struct in_root *y = *(struct in_root *const *)b;
 
-	return (x->len > y->len) - (x->len < y->len);
+	return (x->loc.len > y->loc.len) - (x->loc.len < y->loc.len);
 }
 
 /* Is n in the tree whose top is top? */
@@ -1316,36 +1158,32 @@ static bool hangs_from(const struct in_node *n, const struct in_node *top)
 static int in_remove_root(void *st, const char *path)
 {
 	struct in *in = st;
-	struct in_root *r = find_root(in, path), **inner = NULL;
+	struct in_root *r, **inner = NULL;
 	size_t i, ninner = 0;
 
-	if (!r) {
-		char *canon = canonicalize(path, NULL, 0);
-
-		r = canon ? find_root(in, canon) : NULL;
-		free(canon);
-	}
-	if (!r) {
-		errno = ENOENT;
-		return -1;
-	}
+	/* loc is first: the plugin_root found is an in_root's */
+	r = (struct in_root *)plugin_roots_lookup(in->roots, in->nroots,
+						  sizeof(*in->roots), path);
+	if (!r)
+		return -1;	/* errno ENOENT */
 	if (r->top) {
 		/* Roots nested in it keep their part of the tree: outermost
 		 * first, each detached as a top of its own. */
 		inner = calloc(in->nroots, sizeof(*inner));
 		for (i = 0; inner && i < in->nroots; i++)
 			if (&in->roots[i] != r && !in->roots[i].top &&
-			    path_under(in->roots[i].path, in->roots[i].len,
-				       r->path, r->len))
+			    plugin_path_under(in->roots[i].loc.path,
+					      in->roots[i].loc.len, r->loc.path,
+					      r->loc.len))
 				inner[ninner++] = &in->roots[i];
 		if (inner)
 			qsort(inner, ninner, sizeof(*inner), cmp_len);
 		for (i = 0; i < ninner; i++) {
-			struct in_node *n = tree_find(in, inner[i]->path);
+			struct in_node *n = tree_find(in, inner[i]->loc.path);
 			char *nm;
 
 			if (!n || !n->parent || !hangs_from(n, r->top) ||
-			    !(nm = strdup(inner[i]->path)))
+			    !(nm = strdup(inner[i]->loc.path)))
 				continue;
 			node_unlink(n);
 			free(n->name);
@@ -1357,13 +1195,12 @@ static int in_remove_root(void *st, const char *path)
 		r->top = NULL;
 	}
 	unanchor(in, r);
-	free(r->path);
-	free(r->given);
+	plugin_root_free(&r->loc);
 	*r = in->roots[--in->nroots];
 	/* Anything nested that lost its watcher is rebuilt at next read. */
 	for (i = 0; i < in->nroots; i++)
 		if (in->roots[i].present_dir && !in->roots[i].top &&
-		    !tree_find(in, in->roots[i].path)) {
+		    !tree_find(in, in->roots[i].loc.path)) {
 			in->roots[i].dirty = true;
 			in->any_dirty = true;
 		}
