@@ -94,7 +94,6 @@ struct source {
 	struct evloop_timer *sync_timer;
 	/* One capture instance serves every replicating connection. */
 	struct capture_host_plugin *cap;
-	bool cap_fd_added;
 	char cap_error[512];
 	/* Files written without a close to follow (truncate(2), writers that
 	 * keep the file open): synced shortly after their last change. */
