@@ -376,6 +376,16 @@ static int remove_entry(int dfd, const char *name, const struct stat *st)
 	return 0;
 }
 
+int apply_remove_at(int dfd, const char *name)
+{
+	struct stat st;
+	int rc = lstat_at(dfd, name, &st);
+
+	if (rc == -ENOENT)
+		return 0;
+	return rc < 0 ? rc : remove_entry(dfd, name, &st);
+}
+
 /* --- attributes --------------------------------------------------------------- */
 
 static int chmod_nofollow(int dfd, const char *name, mode_t mode)
@@ -1118,6 +1128,22 @@ void apply_root_close(struct apply_root *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r);
+}
+
+int apply_open_beneath(struct apply_root *r, const char *rel, size_t len,
+		       int flags)
+{
+	char path[DITTO_PATH_MAX + 1];
+	int rc;
+
+	if (len == 0)
+		return beneath_open(r->fd, ".", (uint64_t)flags | O_NOFOLLOW, 0);
+	if (len > DITTO_PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(path, rel, len);
+	path[len] = '\0';
+	rc = check_path(path, (uint32_t)len);
+	return rc < 0 ? rc : beneath_open(r->fd, path, (uint64_t)flags | O_NOFOLLOW, 0);
 }
 
 int apply_root_fd(const struct apply_root *r)

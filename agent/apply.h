@@ -72,6 +72,16 @@ void apply_root_close(struct apply_root *r);
 /* The O_PATH directory fd, for modules that resolve beneath the same root. */
 int apply_root_fd(const struct apply_root *r);
 
+/* Opens an existing entry beneath the root with the same confinement as ops
+ * (RESOLVE_BENEATH, no symlink anywhere in the path); rel is a checked op
+ * path of len bytes, len 0 meaning the root itself. flags are open(2) flags
+ * (O_NOFOLLOW and O_CLOEXEC are added). An fd, or -errno. */
+int apply_open_beneath(struct apply_root *r, const char *rel, size_t len,
+		       int flags);
+/* Removes the entry name of directory dfd, a directory with its whole tree,
+ * never following a symlink. Missing: 0. 0 or -errno. */
+int apply_remove_at(int dfd, const char *name);
+
 /* Applies one op. 0, or -errno with a message in err. On success err is empty
  * unless something was deliberately skipped or taken as already applied, in
  * which case it says what (worth a debug/info log line). */
