@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "capture_host.h"
+#include "util.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -21,20 +22,6 @@ struct capture_host_plugin {
 	struct ditto_capture_host host;
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Checks the table before the agent relies on any of it: a plugin built
  * against another ABI may have a different layout, so only the two leading
  * words are read until they match. */
@@ -42,12 +29,12 @@ static int check_ops(const struct ditto_capture_ops *ops, const char *path,
 		     char *err, size_t errlen)
 {
 	if (!ops) {
-		seterr(err, errlen, "capture plugin %s: %s() returned NULL",
+		util_seterr(err, errlen, "capture plugin %s: %s() returned NULL",
 		       path, DITTO_CAPTURE_ENTRY);
 		return -1;
 	}
 	if (ops->abi_version != DITTO_CAPTURE_ABI_VERSION) {
-		seterr(err, errlen,
+		util_seterr(err, errlen,
 		       "capture plugin %s has capture ABI version %u, this "
 		       "agent speaks version %u: rebuild the plugin against "
 		       "this agent's ditto/capture.h",
@@ -55,7 +42,7 @@ static int check_ops(const struct ditto_capture_ops *ops, const char *path,
 		return -1;
 	}
 	if (ops->struct_size < sizeof(*ops)) {
-		seterr(err, errlen,
+		util_seterr(err, errlen,
 		       "capture plugin %s (capture ABI version %u) has an ops "
 		       "table of %u bytes, this agent (ABI version %u) needs "
 		       "at least %zu: rebuild the plugin",
@@ -65,7 +52,7 @@ static int check_ops(const struct ditto_capture_ops *ops, const char *path,
 	}
 	if (!ops->name || !ops->open || !ops->add_root || !ops->remove_root ||
 	    !ops->get_fd || !ops->read || !ops->close) {
-		seterr(err, errlen,
+		util_seterr(err, errlen,
 		       "capture plugin %s: its ops table lacks a name or a "
 		       "mandatory callback", path);
 		return -1;
@@ -84,20 +71,20 @@ int capture_host_load_path(struct capture_host_plugin **out,
 	*out = NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p || !(p->path = strdup(path))) {
-		seterr(err, errlen, "capture plugin %s: out of memory", path);
+		util_seterr(err, errlen, "capture plugin %s: out of memory", path);
 		goto done;
 	}
 	/* RTLD_NOW: a missing dependency fails here, not mid-capture.
 	 * RTLD_LOCAL: plugins cannot see (or clash with) each other. */
 	p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!p->dl) {
-		seterr(err, errlen, "capture plugin %s: %s", path, dlerror());
+		util_seterr(err, errlen, "capture plugin %s: %s", path, dlerror());
 		goto done;
 	}
 	dlerror();
 	sym = dlsym(p->dl, DITTO_CAPTURE_ENTRY);
 	if (!sym) {
-		seterr(err, errlen,
+		util_seterr(err, errlen,
 		       "capture plugin %s: no %s symbol (not a Ditto capture "
 		       "plugin?)", path, DITTO_CAPTURE_ENTRY);
 		goto done;
@@ -140,20 +127,20 @@ int capture_host_load(struct capture_host_plugin **out, const char *dir,
 	*out = NULL;
 	/* A name from the config must not walk out of plugin_dir. */
 	if (!valid_name(name)) {
-		seterr(err, errlen, "capture plugin name \"%s\" is not a plain "
+		util_seterr(err, errlen, "capture plugin name \"%s\" is not a plain "
 		       "word", name ? name : "");
 		errno = EINVAL;
 		goto done;
 	}
 	if (!dir || !dir[0]) {
-		seterr(err, errlen, "capture plugin %s: no plugin directory",
+		util_seterr(err, errlen, "capture plugin %s: no plugin directory",
 		       name);
 		errno = EINVAL;
 		goto done;
 	}
 	if (asprintf(&path, "%s/%s.so", dir, name) < 0) {
 		path = NULL;
-		seterr(err, errlen, "capture plugin %s: out of memory", name);
+		util_seterr(err, errlen, "capture plugin %s: out of memory", name);
 		goto done;
 	}
 	ret = capture_host_load_path(out, path, err, errlen);
@@ -201,7 +188,7 @@ int capture_host_open(struct capture_host_plugin *p,
 	void *state = NULL;
 
 	if (p->open) {
-		seterr(err, errlen, "capture plugin %s is already open",
+		util_seterr(err, errlen, "capture plugin %s is already open",
 		       p->ops->name);
 		errno = EBUSY;
 		return -1;
@@ -214,7 +201,7 @@ int capture_host_open(struct capture_host_plugin *p,
 		err[0] = '\0';
 	if (p->ops->open(&state, &p->host, err, errlen) < 0) {
 		if (err && errlen && !err[0])
-			seterr(err, errlen, "capture plugin %s: open failed",
+			util_seterr(err, errlen, "capture plugin %s: open failed",
 			       p->ops->name);
 		return -1;
 	}
@@ -236,7 +223,7 @@ int capture_host_add_root(struct capture_host_plugin *p, const char *path,
 			  char *err, size_t errlen)
 {
 	if (!p->open) {
-		seterr(err, errlen, "capture plugin %s is not open",
+		util_seterr(err, errlen, "capture plugin %s is not open",
 		       p->ops->name);
 		errno = EBADF;
 		return -1;
@@ -245,7 +232,7 @@ int capture_host_add_root(struct capture_host_plugin *p, const char *path,
 		err[0] = '\0';
 	if (p->ops->add_root(p->state, path, err, errlen) < 0) {
 		if (err && errlen && !err[0])
-			seterr(err, errlen, "capture plugin %s: cannot watch "
+			util_seterr(err, errlen, "capture plugin %s: cannot watch "
 			       "%s", p->ops->name, path);
 		return -1;
 	}

@@ -306,8 +306,21 @@ usage:
 	return CMD_E_SYNTAX;
 }
 
+static int parse_mirror_type(const struct ctlproto_arg *a, enum source_mirror_type *t)
+{
+	if (arg_is(a, "FULL"))
+		*t = SOURCE_MIRROR_FULL;
+	else if (arg_is(a, "DIFFERENT") || arg_is(a, "DIFFERENCE"))
+		*t = SOURCE_MIRROR_DIFFERENT;
+	else if (arg_is(a, "CHECKSUM"))
+		*t = SOURCE_MIRROR_CHECKSUM;
+	else
+		return -1;
+	return 0;
+}
+
 /* CONNECT name TO target [MAP EXACT | MAP BASE "dir" | MAP "src" TO "dst" [, ...]]
- *         [NOMIRROR] [NOREPLICATE] [MIRROR FULL] */
+ *         [NOMIRROR] [NOREPLICATE] [MIRROR FULL|DIFFERENT|CHECKSUM [NEWER]] */
 static int64_t cmd_connect(struct agent *a, const struct cmd_caller *who,
 			   const struct ctlproto_cmd *cmd, struct util_buf *out)
 {
@@ -358,8 +371,11 @@ static int64_t cmd_connect(struct agent *a, const struct cmd_caller *who,
 			req.mirror = false;
 		else if (arg_is(&v[i], "NOREPLICATE"))
 			req.replicate = false;
-		else if (arg_is(&v[i], "MIRROR") && i + 1 < n && arg_is(&v[i + 1], "FULL"))
+		else if (arg_is(&v[i], "MIRROR") && i + 1 < n &&
+			 parse_mirror_type(&v[i + 1], &req.mirror_opts.type) == 0)
 			i++;
+		else if (arg_is(&v[i], "NEWER"))
+			req.mirror_opts.newer = true;
 		else
 			goto usage;
 	}
@@ -368,7 +384,7 @@ static int64_t cmd_connect(struct agent *a, const struct cmd_caller *who,
 	goto done;
 usage:
 	util_buf_puts(out, "usage: CONNECT name TO target[:port] [MAP EXACT | MAP BASE \"dir\" | MAP \"src\" TO \"dst\" [, ...]]\n"
-			   "               [NOMIRROR] [NOREPLICATE] [MIRROR FULL]\n");
+			   "               [NOMIRROR] [NOREPLICATE] [MIRROR FULL|DIFFERENT|CHECKSUM [NEWER]]\n");
 done:
 	free(req.pairs);
 	return rc;
@@ -398,20 +414,195 @@ static int64_t cmd_connections(struct agent *a, const struct cmd_caller *who,
 	return 1;
 }
 
+/* MIRROR START con_id [FULL|DIFFERENT|CHECKSUM] [NEWER] [CALCULATE]
+ * MIRROR STOP|PAUSE|RESUME con_id */
 static int64_t cmd_mirror(struct agent *a, const struct cmd_caller *who,
 			  const struct ctlproto_cmd *cmd, struct util_buf *out)
 {
+	const struct ctlproto_arg *v = cmd->argv;
+	struct source_mirror_opts o;
+	uint32_t id;
+	size_t i;
+
+	(void)who;
+	if (cmd->argc < 3)
+		goto usage;
+	if (parse_con_id(&v[2], &id, out) < 0)
+		return CMD_E_PARAM;
+	if (arg_is(&v[1], "START")) {
+		memset(&o, 0, sizeof(o));
+		o.type = SOURCE_MIRROR_FULL;
+		for (i = 3; i < cmd->argc; i++) {
+			if (parse_mirror_type(&v[i], &o.type) == 0)
+				continue;
+			if (arg_is(&v[i], "NEWER"))
+				o.newer = true;
+			else if (arg_is(&v[i], "CALCULATE"))
+				o.calculate = true;
+			else
+				goto usage;
+		}
+		return source_mirror_start(a->source, id, &o, out) < 0 ? CMD_E_PARAM : 1;
+	}
+	if (cmd->argc != 3)
+		goto usage;
+	if (arg_is(&v[1], "STOP"))
+		return source_mirror_ctl(a->source, id, SOURCE_MIRROR_STOP, out) < 0 ? CMD_E_PARAM : 1;
+	if (arg_is(&v[1], "PAUSE"))
+		return source_mirror_ctl(a->source, id, SOURCE_MIRROR_PAUSE, out) < 0 ? CMD_E_PARAM : 1;
+	if (arg_is(&v[1], "RESUME"))
+		return source_mirror_ctl(a->source, id, SOURCE_MIRROR_RESUME, out) < 0 ? CMD_E_PARAM : 1;
+usage:
+	util_buf_puts(out, "usage: MIRROR START con_id [FULL|DIFFERENT|CHECKSUM] [NEWER] [CALCULATE]\n"
+			   "       MIRROR STOP|PAUSE|RESUME con_id\n");
+	return CMD_E_SYNTAX;
+}
+
+/* WAITONMIRROR con_id: 1 when no mirror runs, 0 while one does (dtcl
+ * waits, as for WAITONQUEUE). */
+static int64_t cmd_waitonmirror(struct agent *a, const struct cmd_caller *who,
+				const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	uint32_t id;
+	int rc;
+
+	(void)who;
+	if (cmd->argc < 2 || cmd->argc > 3) {
+		util_buf_puts(out, "usage: WAITONMIRROR con_id [timeout_seconds]\n");
+		return CMD_E_SYNTAX;
+	}
+	if (parse_con_id(&cmd->argv[1], &id, out) < 0)
+		return CMD_E_PARAM;
+	rc = source_mirror_idle(a->source, id, out);
+	return rc < 0 ? CMD_E_PARAM : rc;
+}
+
+static int parse_verify_opts(const struct ctlproto_arg *v, size_t from, size_t n,
+			     struct source_verify_opts *o, bool *nowait)
+{
+	size_t i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = from; i < n; i++) {
+		if (arg_is(&v[i], "REMIRROR"))
+			o->remirror = true;
+		else if (arg_is(&v[i], "NEWER"))
+			o->newer = true;
+		else if (arg_is(&v[i], "CHECKSUM"))
+			o->checksum = true;
+		else if (nowait && arg_is(&v[i], "NOWAIT"))
+			*nowait = true;
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* VERIFY con_id [REMIRROR] [NEWER] [CHECKSUM] [NOWAIT]: starts (admin);
+ * VERIFY RESULT con_id: 0 running, 1 in sync, -105 differences;
+ * VERIFY SCHEDULE con_id "cron" [REMIRROR] [NEWER] [CHECKSUM] | NONE.
+ * dtcl waits on RESULT after a start, so the agent never blocks. */
+static int64_t cmd_verify(struct agent *a, const struct cmd_caller *who,
+			  const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	const struct ctlproto_arg *v = cmd->argv;
+	struct source_verify_opts o;
+	bool nowait = false;
+	uint32_t id;
+	int rc;
+
+	if (cmd->argc < 2)
+		goto usage;
+	if (arg_is(&v[1], "RESULT")) {
+		if (cmd->argc != 3)
+			goto usage;
+		if (parse_con_id(&v[2], &id, out) < 0)
+			return CMD_E_PARAM;
+		rc = source_verify_result(a->source, id, out);
+		return rc == 2 ? CMD_E_NOT_IN_SYNC : rc < 0 ? CMD_E_UNKNOWN : rc;
+	}
+	if (who->access != CTLPROTO_ACCESS_ADMIN) {
+		util_buf_printf(out, "VERIFY: permission denied: needs root or group %s\n",
+				a->conf.agent.admin_group);
+		return CMD_E_UNKNOWN;
+	}
+	if (arg_is(&v[1], "SCHEDULE")) {
+		if (cmd->argc < 4)
+			goto usage;
+		if (parse_con_id(&v[2], &id, out) < 0)
+			return CMD_E_PARAM;
+		if (cmd->argc == 4 && arg_is(&v[3], "NONE"))
+			return source_verify_schedule(a->source, id, NULL, NULL, out) < 0 ? CMD_E_PARAM : 1;
+		if (v[3].type != CTLPROTO_ARG_STRING || parse_verify_opts(v, 4, cmd->argc, &o, NULL) < 0)
+			goto usage;
+		return source_verify_schedule(a->source, id, v[3].text, &o, out) < 0 ? CMD_E_PARAM : 1;
+	}
+	if (parse_con_id(&v[1], &id, out) < 0)
+		return CMD_E_PARAM;
+	if (parse_verify_opts(v, 2, cmd->argc, &o, &nowait) < 0)
+		goto usage;
+	return source_verify_start(a->source, id, &o, out) < 0 ? CMD_E_PARAM : 1;
+usage:
+	util_buf_puts(out, "usage: VERIFY con_id [REMIRROR] [NEWER] [CHECKSUM] [NOWAIT]\n"
+			   "       VERIFY RESULT con_id\n"
+			   "       VERIFY SCHEDULE con_id \"cron expression\" [REMIRROR] [NEWER] [CHECKSUM] | NONE\n");
+	return CMD_E_SYNTAX;
+}
+
+/* ORPHANS START|STOP con_id
+ * ORPHANS SET con_id OFF|LOG|DELETE|MOVE "dir" [OLDER n MINUTES|HOURS|DAYS] */
+static int64_t cmd_orphans(struct agent *a, const struct cmd_caller *who,
+			   const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	const struct ctlproto_arg *v = cmd->argv;
+	struct source_orphans_opts o;
+	size_t i = 4, n = cmd->argc;
 	uint32_t id;
 
 	(void)who;
-	if (cmd->argc < 3 || !arg_is(&cmd->argv[1], "START") ||
-	    (cmd->argc == 4 && !arg_is(&cmd->argv[3], "FULL")) || cmd->argc > 4) {
-		util_buf_puts(out, "usage: MIRROR START con_id [FULL]\n");
-		return CMD_E_SYNTAX;
-	}
-	if (parse_con_id(&cmd->argv[2], &id, out) < 0)
+	if (n < 3)
+		goto usage;
+	if (parse_con_id(&v[2], &id, out) < 0)
 		return CMD_E_PARAM;
-	return source_mirror_start(a->source, id, out) < 0 ? CMD_E_PARAM : 1;
+	if (n == 3 && (arg_is(&v[1], "START") || arg_is(&v[1], "STOP")))
+		return source_orphans_run(a->source, id, arg_is(&v[1], "START"), out) < 0 ? CMD_E_PARAM : 1;
+	if (!arg_is(&v[1], "SET") || n < 4)
+		goto usage;
+	memset(&o, 0, sizeof(o));
+	if (arg_is(&v[3], "OFF"))
+		o.action = SOURCE_ORPHANS_OFF;
+	else if (arg_is(&v[3], "LOG"))
+		o.action = SOURCE_ORPHANS_LOG;
+	else if (arg_is(&v[3], "DELETE"))
+		o.action = SOURCE_ORPHANS_DELETE;
+	else if (arg_is(&v[3], "MOVE") && n > 4 && v[4].type == CTLPROTO_ARG_STRING) {
+		o.action = SOURCE_ORPHANS_MOVE;
+		o.move_dir = v[4].text;
+		i = 5;
+	} else {
+		goto usage;
+	}
+	if (i < n) {
+		int64_t k;
+		uint64_t unit;
+
+		if (n != i + 3 || !arg_is(&v[i], "OLDER") || util_parse_i64(v[i + 1].text, &k) < 0 || k <= 0)
+			goto usage;
+		if (arg_is(&v[i + 2], "MINUTES") || arg_is(&v[i + 2], "MINUTE"))
+			unit = 60;
+		else if (arg_is(&v[i + 2], "HOURS") || arg_is(&v[i + 2], "HOUR"))
+			unit = 3600;
+		else if (arg_is(&v[i + 2], "DAYS") || arg_is(&v[i + 2], "DAY"))
+			unit = 86400;
+		else
+			goto usage;
+		o.min_age_s = (uint64_t)k * unit;
+	}
+	return source_orphans_set(a->source, id, &o, out) < 0 ? CMD_E_PARAM : 1;
+usage:
+	util_buf_puts(out, "usage: ORPHANS START|STOP con_id\n"
+			   "       ORPHANS SET con_id OFF|LOG|DELETE|MOVE \"dir\" [OLDER n MINUTES|HOURS|DAYS]\n");
+	return CMD_E_SYNTAX;
 }
 
 /* The agent answers at once whether the queue is drained (1) or not (0);
@@ -444,6 +635,9 @@ static const struct cmd_def cmds[] = {
 	{ "CONNECTIONS", false, cmd_connections },
 	{ "MIRROR", true, cmd_mirror },
 	{ "WAITONQUEUE", false, cmd_waitonqueue },
+	{ "WAITONMIRROR", false, cmd_waitonmirror },
+	{ "VERIFY", false, cmd_verify }, /* RESULT read-only, the rest checks */
+	{ "ORPHANS", true, cmd_orphans },
 };
 
 int64_t cmd_execute(struct agent *a, const struct cmd_caller *who,

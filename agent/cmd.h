@@ -19,6 +19,7 @@ struct agent;
 #define CMD_E_SYNTAX (-102)
 #define CMD_E_NOSOURCE (-103)
 #define CMD_E_NOSOURCE_CHOSEN (-104)
+#define CMD_E_NOT_IN_SYNC (-105) /* VERIFY: the target's copy differs */
 
 struct cmd_caller {
 	enum ctlproto_access access;

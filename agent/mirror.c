@@ -6,6 +6,7 @@
  * can stop after any entry or any chunk. */
 
 #include "mirror.h"
+#include "bhash.h"
 #include "op.h"
 #include "util.h"
 
@@ -55,6 +56,10 @@ struct file_state {
 	uint64_t size0;   /* size at open: nothing past it is read */
 	uint64_t written_end;
 	bool no_seek;     /* SEEK_DATA unsupported: all data */
+	bool probe;       /* hashing for a VERIFY, not sending data */
+	uint32_t block;   /* hash block size */
+	uint64_t nblocks, hashed;
+	uint8_t *hashes;  /* nblocks x 8 bytes */
 	struct stat st;   /* at open */
 	uint32_t path_len;
 	char path[DITTO_PATH_MAX + 1];
@@ -76,6 +81,9 @@ struct mirror_walk {
 	char target[DITTO_PATH_MAX + 2]; /* readlink scratch */
 
 	uint8_t *buf;     /* chunk + 1 */
+	uint8_t *hbuf;    /* one hash block */
+	uint64_t *htmp;
+	struct util_buf names; /* a DIRLIST being built */
 	char *xnames;
 	size_t xnames_cap;
 	uint8_t *xval;
@@ -147,6 +155,29 @@ static int emit_setattr(struct mirror_walk *w, char *path, uint32_t len,
 	op.gid = st->st_gid;
 	op.atime_ns = ts_ns(&st->st_atim);
 	op.mtime_ns = ts_ns(&st->st_mtim);
+	return emit(w, &op);
+}
+
+/* One VERIFY: the source's view of the entry at path. */
+static int emit_verify(struct mirror_walk *w, char *path, uint32_t len,
+		       const struct stat *st, uint16_t flags, const void *data,
+		       size_t dlen, uint64_t block)
+{
+	struct ditto_op op;
+
+	op_with_path(&op, DITTO_OP_VERIFY, path, len);
+	op.flags = flags;
+	op.attr_mask = DITTO_ATTR_MTIME;
+	op.mtime_ns = ts_ns(&st->st_mtim);
+	op.mode = st->st_mode;
+	op.uid = st->st_uid;
+	op.gid = st->st_gid;
+	op.rdev = S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? st->st_rdev : 0;
+	op.len = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+	op.off = block;
+	op.data = (uint8_t *)data;
+	op.data_len = (uint32_t)dlen;
+	w->st.probes++;
 	return emit(w, &op);
 }
 
@@ -258,11 +289,17 @@ static int link_try(struct mirror_walk *w, const struct stat *st)
 	if (!pp)
 		return 0;
 	e = *pp;
-	op_with_path(&op, DITTO_OP_LINK, w->mpath, w->mpath_len);
-	op.path2 = e->path;
-	op.path2_len = e->path_len;
-	if (emit(w, &op) < 0)
-		return -1;
+	if (w->o.probe == MIRROR_PROBE_ALL) {
+		if (emit_verify(w, w->mpath, w->mpath_len, st, DITTO_VERIFY_LINK,
+				e->path, e->path_len, 0) < 0)
+			return -1;
+	} else {
+		op_with_path(&op, DITTO_OP_LINK, w->mpath, w->mpath_len);
+		op.path2 = e->path;
+		op.path2_len = e->path_len;
+		if (emit(w, &op) < 0)
+			return -1;
+	}
 	w->st.hardlinks++;
 	if (--e->left == 0) {
 		*pp = e->next;
@@ -469,7 +506,9 @@ static int pop_dir(struct mirror_walk *w)
 
 	w->abs_len = top->path_len;
 	w->abs[w->abs_len] = '\0';
-	if (top->emit_own && map_path(w) == 0 && w->mpath_len > 0) {
+	if (top->emit_own && w->o.probe != MIRROR_PROBE_ALL &&
+	    w->o.probe != MIRROR_DIRS_ONLY && map_path(w) == 0 &&
+	    w->mpath_len > 0) {
 		struct stat st = top->st;
 
 		/* Current mode/owner/mtime, but the atime from before the
@@ -517,9 +556,94 @@ out:
 	return rc;
 }
 
-static int push_dir(struct mirror_walk *w, int dirfd, const char *name,
-		    bool emit_own)
+static int flush_names(struct mirror_walk *w, uint16_t flags)
 {
+	struct ditto_op op;
+	int rc;
+
+	op_init(&op, DITTO_OP_DIRLIST);
+	op.flags = flags;
+	if (w->mpath_len) {
+		op.path = w->mpath;
+		op.path_len = w->mpath_len;
+	} else {
+		op.flags |= DITTO_DIRLIST_ROOT;
+	}
+	op.data = (uint8_t *)w->names.data;
+	op.data_len = (uint32_t)w->names.len;
+	rc = emit(w, &op);
+	util_buf_reset(&w->names);
+	return rc;
+}
+
+/* DIRLIST ops for the directory just opened as fd (path in w->abs, mapped
+ * in w->mpath): the names of the entries the walk would include. It reads
+ * the directory through its own open file description, so the walk's
+ * position is not disturbed. -1 only when emit aborted. */
+static int list_dir(struct mirror_walk *w, int fd)
+{
+	size_t plen = w->abs_len, off = name_off(w, plen);
+	uint16_t first = DITTO_DIRLIST_FIRST;
+	struct dirent *de;
+	int lfd, rc = 0;
+	DIR *d;
+
+	lfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = lfd < 0 ? NULL : fdopendir(lfd);
+	if (!d) {
+		if (lfd >= 0)
+			close(lfd);
+		/* Without a listing the target cannot tell orphans: send
+		 * none rather than a wrong one. */
+		skip_err(w, errno, "list directory");
+		return 0;
+	}
+	util_buf_reset(&w->names);
+	while ((de = readdir(d))) {
+		size_t nl = strlen(de->d_name);
+		bool is_dir = de->d_type == DT_DIR;
+		enum mirror_verdict v = MIRROR_INCLUDE;
+
+		if (de->d_name[0] == '.' && (nl == 1 || (nl == 2 && de->d_name[1] == '.')))
+			continue;
+		if (off + nl > MIRROR_ABS_MAX)
+			continue;
+		if (de->d_type == DT_UNKNOWN) {
+			struct stat st;
+
+			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			is_dir = S_ISDIR(st.st_mode);
+		}
+		if (w->o.match) {
+			w->abs[plen] = '/';
+			memcpy(w->abs + off, de->d_name, nl + 1);
+			v = w->o.match(w->o.ctx, w->abs, off + nl, is_dir);
+			w->abs[plen] = '\0';
+		}
+		if (v == MIRROR_SKIP || (v == MIRROR_DESCEND && !is_dir))
+			continue;
+		util_buf_append(&w->names, de->d_name, nl + 1);
+		if (w->names.len >= DITTO_OP_DATA_MAX - 512) {
+			if (flush_names(w, first) < 0) {
+				rc = -1;
+				break;
+			}
+			first = 0;
+		}
+	}
+	closedir(d);
+	if (rc == 0)
+		rc = flush_names(w, first | DITTO_DIRLIST_LAST);
+	return rc;
+}
+
+/* included: the directory itself is part of the set (not only looked
+ * into); then it has ops of its own unless it is the target root. */
+static int push_dir(struct mirror_walk *w, int dirfd, const char *name,
+		    bool included)
+{
+	bool emit_own = included && w->mpath_len > 0;
 	struct frame *fr;
 	struct stat st;
 	DIR *d;
@@ -553,7 +677,15 @@ static int push_dir(struct mirror_walk *w, int dirfd, const char *name,
 		close(fd);
 		return 0;
 	}
-	if (emit_own) {
+	if (emit_own && (w->o.probe == MIRROR_PROBE_ALL ||
+			 w->o.probe == MIRROR_DIRS_ONLY)) {
+		if (w->o.probe == MIRROR_PROBE_ALL &&
+		    emit_verify(w, w->mpath, w->mpath_len, &st, 0, NULL, 0, 0) < 0) {
+			closedir(d);
+			return -1;
+		}
+		w->st.dirs++;
+	} else if (emit_own) {
 		struct ditto_op op;
 
 		op_with_path(&op, DITTO_OP_MKDIR, w->mpath, w->mpath_len);
@@ -580,6 +712,10 @@ static int push_dir(struct mirror_walk *w, int dirfd, const char *name,
 	fr->st = st;
 	fr->emit_own = emit_own;
 	w->open_dirs++;
+	/* A directory mapped to the target root is listed too: it has no
+	 * ops of its own, but its orphans are as real as anyone's. */
+	if (w->o.dirlists && !w->o.count_only && included && list_dir(w, fd) < 0)
+		return -1;
 	return 0;
 }
 
@@ -625,6 +761,26 @@ static int start_file(struct mirror_walk *w, int dirfd, const char *name)
 	w->st.files++;
 	if (f->st.st_nlink > 1)
 		link_insert(w, &f->st, f->path, f->path_len);
+	/* A hard-linked file is sent whole even by a difference mirror: the
+	 * LINKs of its other names follow at once and must find it there, not
+	 * wait for the answer to a probe. */
+	f->probe = w->o.probe == MIRROR_PROBE_ALL ||
+		   (w->o.probe == MIRROR_PROBE_FILES && f->st.st_nlink == 1);
+	if (f->probe) {
+		w->st.bytes += f->size0;
+		if (!w->o.checksum) {
+			int rc = emit_verify(w, f->path, f->path_len, &f->st, 0, NULL, 0, 0);
+
+			file_close(w);
+			return rc;
+		}
+		f->block = bhash_block_size(f->size0, w->o.block ? w->o.block : BHASH_BLOCK_DEFAULT);
+		f->nblocks = bhash_blocks(f->size0, f->block);
+		f->hashed = 0;
+		f->hashes = util_xrealloc(f->hashes, f->nblocks * 8 + 1);
+		w->hbuf = util_xrealloc(w->hbuf, f->block);
+		return 0;
+	}
 
 	op_with_path(&op, DITTO_OP_CREATE, f->path, f->path_len);
 	op.mode = f->st.st_mode & 07777;
@@ -673,6 +829,38 @@ out:
 
 /* One unit of the file being streamed: locate the next data extent and
  * send one chunk of it, or finish the file. */
+/* One unit of hashing for a checksum VERIFY: about a chunk of blocks, then
+ * the op once all are done. */
+static int probe_step(struct mirror_walk *w)
+{
+	struct file_state *f = &w->f;
+	uint64_t k = w->o.chunk / f->block, i;
+	int rc;
+
+	if (f->hashed >= f->nblocks) {
+		rc = emit_verify(w, f->path, f->path_len, &f->st, DITTO_VERIFY_CHECKSUM,
+				 f->hashes, f->nblocks * 8, f->block);
+		file_close(w);
+		return rc;
+	}
+	if (k == 0)
+		k = 1;
+	if (k > f->nblocks - f->hashed)
+		k = f->nblocks - f->hashed;
+	w->htmp = util_xrealloc(w->htmp, k * sizeof(*w->htmp));
+	rc = bhash_file(f->fd, f->size0, f->block, f->hashed, k, w->htmp, w->hbuf);
+	if (rc < 0) {
+		skip_err(w, -rc, "read");
+		file_close(w);
+		return 0;
+	}
+	for (i = 0; i < k; i++)
+		bhash_put(f->hashes + (f->hashed + i) * 8, w->htmp[i]);
+	f->hashed += k;
+	w->step_bytes += k * f->block;
+	return 0;
+}
+
 static int file_step(struct mirror_walk *w)
 {
 	struct file_state *f = &w->f;
@@ -680,6 +868,8 @@ static int file_step(struct mirror_walk *w)
 	size_t n;
 	ssize_t r;
 
+	if (f->probe)
+		return probe_step(w);
 	if (f->off >= f->data_end) {
 		if (f->off >= f->size0)
 			return file_finish(w);
@@ -834,8 +1024,9 @@ static int process_entry(struct mirror_walk *w, int dirfd, const char *name,
 		return 0;
 	}
 	if (is_dir)
-		return push_dir(w, dirfd, name,
-				v == MIRROR_INCLUDE && w->mpath_len > 0);
+		return push_dir(w, dirfd, name, v == MIRROR_INCLUDE);
+	if (w->o.probe == MIRROR_DIRS_ONLY)
+		return 0;
 	if (st.st_nlink > 1) {
 		r = link_try(w, &st);
 		if (r != 0)
@@ -843,7 +1034,21 @@ static int process_entry(struct mirror_walk *w, int dirfd, const char *name,
 	}
 	if (S_ISREG(st.st_mode))
 		return start_file(w, dirfd, name);
-	if (S_ISLNK(st.st_mode))
+	if (w->o.probe == MIRROR_PROBE_ALL) {
+		ssize_t n = 0;
+
+		if (S_ISLNK(st.st_mode)) {
+			n = readlinkat(dirfd, name, w->target, sizeof(w->target) - 1);
+			if (n <= 0 || n > DITTO_PATH_MAX) {
+				skip_err(w, n < 0 ? errno : ENAMETOOLONG, "readlink");
+				return 0;
+			}
+			w->st.symlinks++;
+		} else {
+			w->st.specials++;
+		}
+		r = emit_verify(w, w->mpath, w->mpath_len, &st, 0, w->target, (size_t)n, 0);
+	} else if (S_ISLNK(st.st_mode))
 		r = do_symlink(w, dirfd, name, &st);
 	else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) ||
 		 S_ISBLK(st.st_mode) || S_ISSOCK(st.st_mode))
@@ -956,6 +1161,7 @@ struct mirror_walk *mirror_walk_new(const char *const *roots, size_t nroots,
 	w->xval_cap = XATTR_VALUE_MAX;
 	w->xval = util_xmalloc(w->xval_cap + 1);
 	w->f.fd = -1;
+	util_buf_init(&w->names);
 	w->state = 1;
 	if (errlen)
 		err[0] = '\0';
@@ -1000,6 +1206,12 @@ void mirror_walk_stats(const struct mirror_walk *w, struct mirror_stats *out)
 	*out = w->st;
 }
 
+const char *mirror_walk_abs(const struct mirror_walk *w, size_t *len)
+{
+	*len = w->abs_len;
+	return w->abs;
+}
+
 const char *mirror_walk_error(const struct mirror_walk *w)
 {
 	return w->err;
@@ -1032,7 +1244,103 @@ void mirror_walk_free(struct mirror_walk *w)
 	free(w->buf);
 	free(w->xnames);
 	free(w->xval);
+	free(w->f.hashes);
+	free(w->hbuf);
+	free(w->htmp);
+	util_buf_free(&w->names);
 	free(w);
+}
+
+static int emit_piece(struct mirror_walk *w, int fd, char *path, uint32_t plen,
+		      uint64_t off, uint64_t end, bool hole)
+{
+	struct ditto_op op;
+	ssize_t r;
+
+	if (hole) {
+		op_with_path(&op, DITTO_OP_FALLOCATE, path, plen);
+		op.flags = DITTO_FALLOC_PUNCH_HOLE | DITTO_FALLOC_KEEP_SIZE;
+		op.off = off;
+		op.len = end - off;
+		return emit(w, &op) < 0 ? -1 : 0;
+	}
+	do
+		r = pread(fd, w->buf, (size_t)(end - off), (off_t)off);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0)
+		return 1; /* shrunk or unreadable: the TRUNCATE/caller handle it */
+	op_with_path(&op, DITTO_OP_WRITE, path, plen);
+	op.off = off;
+	op.data = w->buf;
+	op.data_len = (uint32_t)r;
+	w->st.bytes += (uint64_t)r;
+	return emit(w, &op) < 0 ? -1 : 0;
+}
+
+int mirror_send_ranges(struct mirror_walk *w, const char *abs, const char *path,
+		       size_t plen, const struct mirror_range *r, size_t n)
+{
+	char p[DITTO_PATH_MAX + 1];
+	struct stat st;
+	uint64_t size;
+	size_t i;
+	int fd, rc = 0;
+
+	if (plen > DITTO_PATH_MAX || !w->buf)
+		return -1;
+	memcpy(p, path, plen);
+	p[plen] = '\0';
+	fd = open_nofollow(w, AT_FDCWD, abs, O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	size = (uint64_t)st.st_size;
+	for (i = 0; i < n && rc == 0; i++) {
+		uint64_t off = r[i].off, end = r[i].off + r[i].len;
+
+		if (end > size || end < off)
+			end = size;
+		while (off < end && rc == 0) {
+			off_t d = lseek(fd, (off_t)off, SEEK_DATA), h;
+			uint64_t pe;
+
+			if (d < 0 && errno == ENXIO) {
+				rc = emit_piece(w, fd, p, (uint32_t)plen, off, end, true);
+				break;
+			}
+			if (d >= 0 && (uint64_t)d > off) {
+				pe = (uint64_t)d < end ? (uint64_t)d : end;
+				rc = emit_piece(w, fd, p, (uint32_t)plen, off, pe, true);
+				off = pe;
+				continue;
+			}
+			h = d < 0 ? -1 : lseek(fd, (off_t)off, SEEK_HOLE);
+			pe = h < 0 || (uint64_t)h > end ? end : (uint64_t)h;
+			if (pe - off > w->o.chunk)
+				pe = off + w->o.chunk;
+			rc = emit_piece(w, fd, p, (uint32_t)plen, off, pe, false);
+			if (rc > 0) {
+				skip_err(w, errno, "read");
+				rc = 0;
+				break;
+			}
+			off = pe;
+		}
+	}
+	if (rc == 0 && fstat(fd, &st) == 0) {
+		struct ditto_op op;
+
+		op_with_path(&op, DITTO_OP_TRUNCATE, p, (uint32_t)plen);
+		op.off = (uint64_t)st.st_size;
+		if (emit(w, &op) < 0 ||
+		    emit_setattr(w, p, (uint32_t)plen, &st, ATTR_ALL) < 0 ||
+		    send_xattrs(w, fd, p, (uint32_t)plen) < 0)
+			rc = -1;
+	}
+	close(fd);
+	return rc < 0 ? -1 : 0;
 }
 
 int mirror_calculate(const char *const *roots, size_t nroots,

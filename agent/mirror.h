@@ -87,6 +87,22 @@ typedef int (*mirror_map_fn)(void *ctx, const char *abs_path, size_t len,
 typedef void (*mirror_warn_fn)(void *ctx, const char *abs_path, size_t len,
 			       int err, const char *what);
 
+/* What the walk sends (see the top of this file for MIRROR_SEND). */
+enum mirror_probe {
+	MIRROR_SEND = 0,     /* everything, as described above */
+	MIRROR_PROBE_FILES,  /* regular files with one link become one
+				VERIFY each, nothing else of theirs; all
+				other entries (hard-linked files included)
+				as MIRROR_SEND (a difference or checksum
+				mirror) */
+	MIRROR_PROBE_ALL,    /* every entry becomes one VERIFY (directories
+				when entered, further names of a link group
+				with DITTO_VERIFY_LINK): nothing that changes
+				the target (a verification) */
+	MIRROR_DIRS_ONLY,    /* directories are walked, nothing is sent but
+				DIRLISTs (an orphans run) */
+};
+
 struct mirror_opts {
 	mirror_emit_fn emit;       /* required unless count_only */
 	mirror_match_fn match;     /* NULL: everything */
@@ -98,11 +114,23 @@ struct mirror_opts {
 	bool xattrs;               /* send SETXATTR ops */
 	bool count_only;           /* emit nothing, only count (a CALCULATE run
 				      driven step by step); data is not read */
+	enum mirror_probe probe;
+	bool checksum;             /* VERIFY of a regular file carries block
+				      hashes (the file is read for them) */
+	uint32_t block;            /* smallest hash block; 0: 64 KiB */
+	bool dirlists;             /* each directory sent or probed is first
+				      listed: DIRLIST ops with the names of its
+				      entries that match (INCLUDE, or DESCEND
+				      for directories), so the target can find
+				      orphans; DITTO_DIRLIST_ROOT for a
+				      directory mapped to the target root */
 };
 
 struct mirror_stats {
 	uint64_t dirs, files, symlinks, specials, hardlinks; /* entries sent */
-	uint64_t bytes;          /* WRITE payload bytes (data extents only) */
+	uint64_t bytes;          /* WRITE payload bytes (data extents only);
+				    when probing: bytes of the files probed */
+	uint64_t probes;         /* VERIFY ops sent */
 	uint64_t skipped_errors;
 };
 
@@ -123,9 +151,25 @@ struct mirror_walk *mirror_walk_new(const char *const *roots, size_t nroots,
 int mirror_walk_step(struct mirror_walk *w, uint64_t budget_bytes,
 		     unsigned budget_entries);
 void mirror_walk_stats(const struct mirror_walk *w, struct mirror_stats *out);
+/* The absolute source path of the entry whose ops are being emitted (valid
+ * inside the emit callback). */
+const char *mirror_walk_abs(const struct mirror_walk *w, size_t *len);
 /* Why the walk ended with -1; "" otherwise. */
 const char *mirror_walk_error(const struct mirror_walk *w);
 void mirror_walk_free(struct mirror_walk *w);
+
+/* The repair after a checksum comparison: sends byte ranges of one regular
+ * file (abs; op path `path`) — WRITE for data, FALLOCATE(PUNCH_HOLE|
+ * KEEP_SIZE) where the source has a hole, each piece at most opts.chunk —
+ * then TRUNCATE(size now), SETATTR and SETXATTRs, through w's emit. w may be
+ * a walker made without roots just for this. 0; 1 when abs is not a regular
+ * file any more (send it another way); -1 when emit aborted. Read errors
+ * are counted and reported like the walk's. */
+struct mirror_range {
+	uint64_t off, len;
+};
+int mirror_send_ranges(struct mirror_walk *w, const char *abs, const char *path,
+		       size_t plen, const struct mirror_range *r, size_t n);
 
 /* Size calculation before a mirror, in one blocking call: the data bytes and
  * the entries (dirs, files, symlinks, specials, links) a walk of the same

@@ -15,13 +15,17 @@
 
 #include "agent.h"
 #include "capture_host.h"
+#include "cron.h"
 #include "dtlog.h"
 #include "link.h"
 #include "mirror.h"
 #include "op.h"
 #include "repset.h"
+#include "verifylog.h"
 #include "wire.h"
 #include "xlog.h"
+
+#include <time.h>
 
 #include <libconfig.h>
 
@@ -41,6 +45,22 @@ struct qrec {
 };
 
 enum conn_state { CONN_STARTED, CONN_STOPPED, CONN_ERROR };
+
+/* What walks the set: a mirror, a verification or an orphans run. */
+enum task_kind { TASK_NONE, TASK_MIRROR, TASK_VERIFY, TASK_ORPHANS };
+
+/* A VERIFY sent and not yet answered. Answers come in sequence order, so
+ * the pending ones form a FIFO. */
+struct probe {
+	struct probe *next;
+	uint64_t seq;
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	int64_t mtime_ns;
+	bool link;         /* a further name of a hard-link group */
+	uint32_t rel_len, abs_len, first_len;
+	char *rel, *abs, *first; /* first: the group's first name (link) */
+};
 
 struct conn {
 	struct source *src;
@@ -74,6 +94,34 @@ struct conn {
 	bool mirror_done;
 	struct mirror_stats mstats;
 
+	/* The running task. It walks (mw), then waits for the answers to its
+	 * probes (barrier_seq acked), then for the data those answers made it
+	 * send (end_seq acked). */
+	enum task_kind task;
+	struct source_mirror_opts mopt;     /* CONNECT's: remirrors use it */
+	struct source_mirror_opts run_mopt; /* the running mirror's */
+	struct source_verify_opts vopt;
+	bool mpaused, mstopped;
+	uint64_t barrier_seq, end_seq;
+	struct probe *probes, *probes_tail;
+	struct mirror_walk *repair;         /* buffers for range repairs */
+	uint64_t calc_bytes;                /* CALCULATE: 0 = not sized */
+	uint64_t resent_files, resent_bytes;
+	/* verification */
+	struct verifylog *vlog;
+	struct verifylog_totals vt;
+	int vresult;                        /* see source_verify_result */
+	char vsummary[512];
+	char *vcron;
+	struct cron_expr vcron_e;
+	struct source_verify_opts vsched;
+	time_t vnext;
+	/* orphans */
+	enum source_orphans_action orph;
+	char *orph_move;                    /* relative to the target root */
+	uint64_t orph_age;
+	uint64_t orphans, orphans_removed, orphan_bytes;
+
 	/* The journal: every queued op is also in an xlog file, so an agent
 	 * restart (even kill -9) loses nothing that was queued. Files are
 	 * removed once all their ops are acknowledged, except the newest,
@@ -100,11 +148,17 @@ struct source {
 	char **dirty;
 	size_t ndirty;
 	struct evloop_timer *dirty_timer;
+	struct evloop_timer *cron_timer;
 };
 
 static void conn_pump(struct conn *c);
 static void conn_dial(struct conn *c);
 static int conns_save(struct source *s);
+static void sync_path(struct conn *c, const char *abs, size_t len);
+static void queue_attrs(struct conn *c, const char *abs, size_t len, bool dirs_only);
+static void task_progress(struct conn *c);
+static void cron_tick(struct evloop *loop, struct evloop_timer *t, void *arg);
+static time_t cron_after(const struct conn *c, time_t now);
 
 static struct conn *conn_find(const struct source *s, uint32_t id)
 {
@@ -427,6 +481,55 @@ static enum mirror_verdict mirror_match(void *ctx, const char *abs, size_t len, 
 	return MIRROR_SKIP;
 }
 
+static void probe_free(struct probe *p)
+{
+	free(p->rel);
+	free(p->abs);
+	free(p->first);
+	free(p);
+}
+
+static void probes_clear(struct conn *c)
+{
+	while (c->probes) {
+		struct probe *p = c->probes;
+
+		c->probes = p->next;
+		probe_free(p);
+	}
+	c->probes_tail = NULL;
+}
+
+/* Remembers a VERIFY just queued, with the source path the walk is at. */
+static void probe_note(struct conn *c, const struct ditto_op *op)
+{
+	struct probe *p = util_xcalloc(1, sizeof(*p));
+	const char *abs;
+	size_t alen;
+
+	abs = mirror_walk_abs(c->mw, &alen);
+	p->seq = op->seq;
+	p->mode = op->mode;
+	p->uid = op->uid;
+	p->gid = op->gid;
+	p->size = op->len;
+	p->mtime_ns = op->mtime_ns;
+	p->link = op->flags & DITTO_VERIFY_LINK;
+	p->rel = util_xstrndup(op->path, op->path_len);
+	p->rel_len = op->path_len;
+	p->abs = util_xstrndup(abs, alen);
+	p->abs_len = (uint32_t)alen;
+	if (p->link) {
+		p->first = util_xstrndup((const char *)op->data, op->data_len);
+		p->first_len = op->data_len;
+	}
+	if (c->probes_tail)
+		c->probes_tail->next = p;
+	else
+		c->probes = p;
+	c->probes_tail = p;
+}
+
 static int mirror_emit(void *ctx, const struct ditto_op *op)
 {
 	struct conn *c = ctx;
@@ -436,8 +539,116 @@ static int mirror_emit(void *ctx, const struct ditto_op *op)
 	if (op_copy(&copy, op) < 0)
 		return -1;
 	rc = conn_enqueue(c, &copy);
+	if (rc == 0 && copy.kind == DITTO_OP_VERIFY && c->mw)
+		probe_note(c, &copy);
 	op_free(&copy);
 	return rc;
+}
+
+static uint64_t enqueue_control(struct conn *c, uint16_t kind, uint16_t flags, uint64_t off)
+{
+	struct ditto_op op;
+	uint64_t seq = c->next_seq;
+
+	op_init(&op, kind);
+	op.flags = flags;
+	op.off = off;
+	if (conn_enqueue(c, &op) < 0)
+		seq = 0;
+	op_free(&op);
+	return seq;
+}
+
+static const char *task_name(enum task_kind k)
+{
+	return k == TASK_VERIFY ? "Verification" : k == TASK_ORPHANS ? "Orphans run" : "Mirror";
+}
+
+static const char *mirror_type_word(enum source_mirror_type t)
+{
+	return t == SOURCE_MIRROR_CHECKSUM ? "checksum" : t == SOURCE_MIRROR_DIFFERENT ? "different" : "full";
+}
+
+/* The walk is over: what comes next depends on the task. Probes still
+ * unanswered are answered before the barrier is acknowledged. */
+static void task_walk_done(struct conn *c)
+{
+	if (c->task == TASK_MIRROR && c->run_mopt.type == SOURCE_MIRROR_FULL)
+		c->end_seq = enqueue_control(c, DITTO_OP_MIRROR_END, 0, 0);
+	else
+		c->barrier_seq = enqueue_control(c, DITTO_OP_MARKER, 0, c->id);
+}
+
+static void verify_finish(struct conn *c, const char *why)
+{
+	const struct verifylog_totals *t = &c->vt;
+	char err[256] = "";
+
+	if (why) {
+		c->vresult = -1;
+		snprintf(c->vsummary, sizeof(c->vsummary), "verification of connection %u stopped: %s", c->id, why);
+	} else if (t->different || t->orphans || t->errors) {
+		c->vresult = 2;
+		snprintf(c->vsummary, sizeof(c->vsummary),
+			 "connection %u NOT in sync: %" PRIu64 " of %" PRIu64 " entries differ (%" PRIu64 " missing on the target, %" PRIu64 " blocks), %" PRIu64 " orphans, %" PRIu64 " errors%s",
+			 c->id, t->different, t->entries, t->missing, t->blocks_different, t->orphans, t->errors,
+			 c->vopt.remirror ? "; differences remirrored" : "");
+	} else {
+		c->vresult = 1;
+		snprintf(c->vsummary, sizeof(c->vsummary), "connection %u in sync: %" PRIu64 " entries, %" PRIu64 " bytes compared",
+			 c->id, t->entries, t->bytes_compared);
+	}
+	if (c->vlog) {
+		if (verifylog_end(c->vlog, t, why ? why : c->vresult == 1 ? "in sync" : "differences found",
+				  time(NULL), err, sizeof(err)) < 0)
+			dtlog(DTLOG_WARNING, 0, "Verification log of connection %u: %s", c->id, err);
+		c->vlog = NULL;
+	}
+	dtlog(c->vresult == 1 ? DTLOG_INFO : DTLOG_WARNING, 96, "Verification ended %u: %s", c->id, c->vsummary);
+}
+
+static void task_end(struct conn *c, const char *why)
+{
+	enum task_kind k = c->task;
+
+	if (k == TASK_NONE)
+		return;
+	c->task = TASK_NONE;
+	c->barrier_seq = c->end_seq = 0;
+	if (k == TASK_VERIFY && c->vlog)
+		verify_finish(c, why);
+	if (k == TASK_MIRROR && !why && !c->mstopped) {
+		c->mirror_done = true;
+		dtlog(DTLOG_INFO, 93, "Mirror ended %u (%s: %" PRIu64 " files, %" PRIu64 " bytes sent%s)", c->id,
+		      mirror_type_word(c->run_mopt.type),
+		      c->run_mopt.type == SOURCE_MIRROR_FULL ? c->mstats.files : c->resent_files,
+		      c->run_mopt.type == SOURCE_MIRROR_FULL ? c->mstats.bytes : c->resent_bytes,
+		      c->mstats.skipped_errors ? ", some entries skipped: see the log" : "");
+		conns_save(c->src);
+	} else if (k == TASK_ORPHANS && !why) {
+		dtlog(DTLOG_INFO, 0, "Orphans run ended %u: %" PRIu64 " orphans, %" PRIu64 " removed or moved (%" PRIu64 " bytes)",
+		      c->id, c->orphans, c->orphans_removed, c->orphan_bytes);
+	}
+}
+
+/* Called when acknowledgements move: the barrier means every answer is in. */
+static void task_progress(struct conn *c)
+{
+	if (c->task == TASK_NONE || c->mw)
+		return;
+	if (c->barrier_seq && c->last_acked >= c->barrier_seq) {
+		c->barrier_seq = 0;
+		if (c->task == TASK_VERIFY)
+			verify_finish(c, NULL);
+		/* The data the answers made us send is queued by now. */
+		if (c->task == TASK_MIRROR)
+			c->end_seq = enqueue_control(c, DITTO_OP_MIRROR_END, 0, 0);
+		else
+			c->task = TASK_NONE;
+		conn_pump(c);
+	}
+	if (c->end_seq && c->last_acked >= c->end_seq)
+		task_end(c, NULL);
 }
 
 static void mirror_tick(struct evloop *loop, struct evloop_timer *t, void *arg)
@@ -447,39 +658,34 @@ static void mirror_tick(struct evloop *loop, struct evloop_timer *t, void *arg)
 
 	(void)t;
 	c->mirror_tick = NULL;
-	if (!c->mw)
+	if (!c->mw || c->mpaused)
 		return;
-	/* Memory bounds the mirror: it waits for acks when the queue is full. */
+	/* Memory bounds the walk: it waits for acks when the queue is full. */
 	if (c->queued_bytes < c->src->a->conf.queue.memory) {
 		rc = mirror_walk_step(c->mw, 4u << 20, 512);
 		mirror_walk_stats(c->mw, &c->mstats);
 		if (rc <= 0) {
-			struct ditto_op end;
-
 			if (rc < 0)
-				dtlog(DTLOG_ERROR, 90, "Mirror stopped %u: %s", c->id, mirror_walk_error(c->mw));
+				dtlog(DTLOG_ERROR, 90, "%s stopped %u: %s", task_name(c->task), c->id,
+				      mirror_walk_error(c->mw));
 			mirror_walk_free(c->mw);
 			c->mw = NULL;
-			op_init(&end, DITTO_OP_MIRROR_END);
-			conn_enqueue(c, &end);
-			op_free(&end);
-			c->mirror_done = true;
-			dtlog(DTLOG_INFO, 93, "Mirror ended %u", c->id);
-			conns_save(c->src);
+			task_walk_done(c);
 		}
 	}
 	conn_pump(c);
-	if (c->mw && c->queued_bytes < c->src->a->conf.queue.memory)
+	if (c->mw && !c->mpaused && c->queued_bytes < c->src->a->conf.queue.memory)
 		c->mirror_tick = evloop_timer_add(loop, 0, 0, mirror_tick, c);
 }
 
-static int conn_mirror(struct conn *c, char *err, size_t errlen)
+/* Starts a walk of the set: a mirror (c->run_mopt), a verification
+ * (c->vopt) or an orphans run. Whatever task ran is dropped first. */
+static int conn_task(struct conn *c, enum task_kind kind, char *err, size_t errlen)
 {
 	const struct repset *rs = repset_db_find(c->src->a->repsets, c->repset);
 	struct repset_root *roots = NULL;
 	const char **paths = NULL;
 	struct mirror_opts mo;
-	struct ditto_op begin;
 	size_t n = 0, i;
 	int ret = -1;
 
@@ -491,6 +697,7 @@ static int conn_mirror(struct conn *c, char *err, size_t errlen)
 		mirror_walk_free(c->mw);
 		c->mw = NULL;
 	}
+	task_end(c, "replaced by a new task");
 	repset_roots(rs, &roots, &n);
 	paths = util_xcalloc(n ? n : 1, sizeof(*paths));
 	for (i = 0; i < n; i++)
@@ -501,16 +708,88 @@ static int conn_mirror(struct conn *c, char *err, size_t errlen)
 	mo.map = map_path;
 	mo.ctx = c;
 	mo.xattrs = true;
+	mo.block = (uint32_t)c->src->a->conf.capture.block_size;
+	switch (kind) {
+	case TASK_MIRROR:
+		mo.probe = c->run_mopt.type == SOURCE_MIRROR_FULL ? MIRROR_SEND : MIRROR_PROBE_FILES;
+		mo.checksum = c->run_mopt.type == SOURCE_MIRROR_CHECKSUM;
+		mo.dirlists = c->orph != SOURCE_ORPHANS_OFF;
+		break;
+	case TASK_VERIFY:
+		mo.probe = MIRROR_PROBE_ALL;
+		mo.checksum = c->vopt.checksum;
+		mo.dirlists = true; /* orphans are differences too */
+		break;
+	default:
+		mo.probe = MIRROR_DIRS_ONLY;
+		mo.dirlists = true;
+		break;
+	}
+	c->calc_bytes = 0;
+	if (kind == TASK_MIRROR && c->run_mopt.calculate &&
+	    mirror_calculate(paths, n, mirror_match, c, &c->calc_bytes, NULL) < 0)
+		c->calc_bytes = 0;
 	c->mw = mirror_walk_new(paths, n, &mo, err, errlen);
 	if (!c->mw)
 		goto done;
-	op_init(&begin, DITTO_OP_MIRROR_BEGIN);
-	conn_enqueue(c, &begin);
-	op_free(&begin);
-	c->mirror_done = false;
+	if (!c->repair)
+		c->repair = mirror_walk_new(NULL, 0, &mo, err, errlen);
+	probes_clear(c);
+	c->task = kind;
+	c->mpaused = c->mstopped = false;
+	c->resent_files = c->resent_bytes = 0;
+	c->orphans = c->orphans_removed = c->orphan_bytes = 0;
 	memset(&c->mstats, 0, sizeof(c->mstats));
-	dtlog(DTLOG_INFO, 89, "Mirror started %u", c->id);
-	conns_save(c->src);
+	if (mo.dirlists) {
+		/* The policy rides in the queue, ahead of the listings it
+		 * applies to; a verification without orphan handling only
+		 * reports them. */
+		struct ditto_op op;
+		uint16_t fl = 0;
+
+		op_init(&op, DITTO_OP_ORPHANS);
+		if (kind != TASK_VERIFY || c->orph != SOURCE_ORPHANS_OFF) {
+			fl = c->orph == SOURCE_ORPHANS_DELETE ? DITTO_ORPHANS_DELETE :
+			     c->orph == SOURCE_ORPHANS_MOVE ? DITTO_ORPHANS_MOVE : 0;
+			fl |= DITTO_ORPHANS_LOG;
+		}
+		op.flags = fl;
+		op.off = c->orph_age;
+		if ((fl & DITTO_ORPHANS_MOVE) && c->orph_move)
+			op_set_data(&op, c->orph_move, strlen(c->orph_move));
+		conn_enqueue(c, &op);
+		op_free(&op);
+	}
+	if (kind == TASK_MIRROR) {
+		enqueue_control(c, DITTO_OP_MIRROR_BEGIN, (uint16_t)c->run_mopt.type, c->calc_bytes);
+		c->mirror_done = false;
+		dtlog(DTLOG_INFO, 89, "Mirror started %u (%s%s)", c->id, mirror_type_word(c->run_mopt.type),
+		      c->run_mopt.newer ? ", newer only" : "");
+		conns_save(c->src);
+	} else if (kind == TASK_VERIFY) {
+		struct verifylog_opts vo = {
+			.dir = c->src->a->conf.agent.log_dir,
+			.base_name = c->src->a->conf.verify.log_name,
+			.repset = c->repset,
+			.max_length = c->src->a->conf.verify.log_max_length,
+			.append = c->src->a->conf.verify.log_append,
+		};
+		char opts[96];
+		struct verifylog_run run = { .con_id = c->id, .target = c->target, .options = opts,
+					     .started = time(NULL) };
+		char verr[256];
+
+		snprintf(opts, sizeof(opts), "%s%s%s", c->vopt.checksum ? "CHECKSUM " : "METADATA ",
+			 c->vopt.remirror ? "REMIRROR " : "", c->vopt.newer ? "NEWER" : "");
+		memset(&c->vt, 0, sizeof(c->vt));
+		c->vresult = 0;
+		c->vsummary[0] = '\0';
+		util_mkdir_p(vo.dir, 0750);
+		c->vlog = verifylog_begin(&vo, &run, verr, sizeof(verr));
+		if (!c->vlog)
+			dtlog(DTLOG_WARNING, 0, "Verification of connection %u runs without its log: %s", c->id, verr);
+		dtlog(DTLOG_INFO, 95, "Verification started %u (%s)", c->id, opts);
+	}
 	if (!c->mirror_tick)
 		c->mirror_tick = evloop_timer_add(c->src->a->loop, 0, 0, mirror_tick, c);
 	ret = 0;
@@ -518,6 +797,181 @@ done:
 	free(paths);
 	repset_roots_free(roots, n);
 	return ret;
+}
+
+static int conn_mirror(struct conn *c, char *err, size_t errlen)
+{
+	c->run_mopt = c->mopt;
+	c->run_mopt.calculate = false;
+	return conn_task(c, TASK_MIRROR, err, errlen);
+}
+
+/* ---------------------------------------------------------------- reports */
+
+static void verify_count(struct conn *c, const struct probe *p, const struct wire_report *r,
+			 bool resend)
+{
+	struct verifylog_side src = { p->size, p->mtime_ns, p->mode, p->uid, p->gid };
+	struct verifylog_side tgt = { r->size, r->mtime_ns, r->mode, r->uid, r->gid };
+	uint64_t blocks = 0, bytes = 0;
+	uint32_t i;
+
+	c->vt.entries++;
+	if (S_ISDIR(p->mode))
+		c->vt.dirs++;
+	else
+		c->vt.files++;
+	if (S_ISREG(p->mode))
+		c->vt.bytes_compared += p->size;
+	if (!r->what)
+		return;
+	for (i = 0; i < r->nranges; i++)
+		bytes += r->ranges[i].len;
+	if (r->what & WIRE_DIFF_DATA)
+		blocks = bytes / c->src->a->conf.capture.block_size + (bytes % c->src->a->conf.capture.block_size != 0);
+	c->vt.different++;
+	if (r->what & WIRE_DIFF_MISSING)
+		c->vt.missing++;
+	if (r->what & WIRE_DIFF_ERROR)
+		c->vt.errors++;
+	c->vt.blocks_different += blocks;
+	c->vt.bytes_different += bytes;
+	verifylog_entry(c->vlog, p->rel, p->rel_len, r->what, &src,
+			(r->what & WIRE_DIFF_MISSING) ? NULL : &tgt, blocks, resend);
+}
+
+/* A repair that adds or replaces a name changes its directory's times on
+ * the target: send the source's again after it. */
+static void repair_parent(struct conn *c, const struct probe *p)
+{
+	const char *slash = memrchr(p->abs, '/', p->abs_len);
+	char *dir;
+
+	if (!slash || slash == p->abs)
+		return;
+	dir = util_xstrndup(p->abs, (size_t)(slash - p->abs));
+	queue_attrs(c, dir, strlen(dir), true);
+	free(dir);
+}
+
+/* Sends what a comparison found different. */
+static void repair(struct conn *c, const struct probe *p, const struct wire_report *r, bool checksum)
+{
+	const uint32_t whole = WIRE_DIFF_MISSING | WIRE_DIFF_TYPE | WIRE_DIFF_LINK | WIRE_DIFF_ERROR |
+			       (checksum ? 0 : WIRE_DIFF_SIZE | WIRE_DIFF_MTIME | WIRE_DIFF_DATA);
+	uint64_t before = c->queued_bytes;
+
+	if (p->link && (r->what & WIRE_DIFF_LINK || r->what & WIRE_DIFF_MISSING)) {
+		struct ditto_op op;
+
+		op_init(&op, DITTO_OP_LINK);
+		op_set_path(&op, p->rel, p->rel_len);
+		op_set_path2(&op, p->first, p->first_len);
+		conn_enqueue(c, &op);
+		op_free(&op);
+		repair_parent(c, p);
+		return;
+	}
+	if ((r->what & whole) || (!S_ISREG(p->mode) && (r->what & ~(uint32_t)(WIRE_DIFF_MODE | WIRE_DIFF_OWNER | WIRE_DIFF_MTIME)))) {
+		sync_path(c, p->abs, p->abs_len);
+		if (r->what & (WIRE_DIFF_MISSING | WIRE_DIFF_TYPE | WIRE_DIFF_LINK))
+			repair_parent(c, p);
+	} else if (r->what & (WIRE_DIFF_DATA | WIRE_DIFF_SIZE)) {
+		struct mirror_range rg[WIRE_REPORT_RANGES + 1];
+		uint32_t i, n = 0;
+
+		for (i = 0; i < r->nranges; i++) {
+			rg[n].off = r->ranges[i].off;
+			rg[n].len = r->ranges[i].len;
+			n++;
+		}
+		/* Grown on the source: the tail the target lacks. */
+		if (p->size > r->size) {
+			rg[n].off = r->size;
+			rg[n].len = p->size - r->size;
+			n++;
+		}
+		if (mirror_send_ranges(c->repair, p->abs, p->rel, p->rel_len, rg, n) == 1)
+			sync_path(c, p->abs, p->abs_len);
+	} else {
+		queue_attrs(c, p->abs, p->abs_len, false);
+	}
+	c->resent_files++;
+	c->resent_bytes += c->queued_bytes > before ? c->queued_bytes - before : 0;
+}
+
+static void probe_answered(struct conn *c, const struct probe *p, const struct wire_report *r)
+{
+	bool resend = c->task == TASK_MIRROR || (c->task == TASK_VERIFY && c->vopt.remirror);
+	bool newer = c->task == TASK_MIRROR ? c->run_mopt.newer : c->vopt.newer;
+	bool checksum = c->task == TASK_MIRROR ? c->run_mopt.type == SOURCE_MIRROR_CHECKSUM : c->vopt.checksum;
+
+	/* "Only if the source is newer": a target copy at least as new is
+	 * left alone unless it is missing or of another type. */
+	if (r->what && newer && !(r->what & (WIRE_DIFF_MISSING | WIRE_DIFF_TYPE)) &&
+	    p->mtime_ns <= r->mtime_ns)
+		resend = false;
+	if (c->task == TASK_VERIFY)
+		verify_count(c, p, r, resend && r->what);
+	if (r->what && resend)
+		repair(c, p, r, checksum);
+}
+
+static void on_report(struct conn *c, const struct wire_report *r)
+{
+	struct probe *p;
+
+	if (r->what & WIRE_DIFF_ORPHAN) {
+		c->orphans++;
+		if (r->result == WIRE_ORPHAN_DELETED || r->result == WIRE_ORPHAN_MOVED) {
+			c->orphans_removed++;
+			c->orphan_bytes += r->size;
+		}
+		if (c->task == TASK_VERIFY) {
+			struct verifylog_side tgt = { r->size, r->mtime_ns, r->mode, r->uid, r->gid };
+
+			c->vt.orphans++;
+			verifylog_entry(c->vlog, r->path, strlen(r->path), WIRE_DIFF_ORPHAN |
+					(r->result == WIRE_ORPHAN_FAILED ? WIRE_DIFF_ERROR : 0), NULL, &tgt, 0,
+					r->result == WIRE_ORPHAN_DELETED || r->result == WIRE_ORPHAN_MOVED);
+		}
+		return;
+	}
+	/* Answers come in order; a probe skipped over lost its answer. */
+	while (c->probes && c->probes->seq < r->seq) {
+		p = c->probes;
+		c->probes = p->next;
+		probe_free(p);
+	}
+	if (!c->probes || c->probes->seq != r->seq)
+		return; /* a probe of an earlier run, replayed from the journal */
+	p = c->probes;
+	c->probes = p->next;
+	if (!c->probes)
+		c->probes_tail = NULL;
+	probe_answered(c, p, r);
+	probe_free(p);
+}
+
+/* After a reconnect: probes the target applied whose answers the broken
+ * link lost are answered here as "could not compare", so a mirror sends
+ * them whole and a verification counts them as errors. */
+static void probes_lost(struct conn *c, uint64_t applied)
+{
+	static struct wire_report r;
+
+	while (c->probes && c->probes->seq <= applied) {
+		struct probe *p = c->probes;
+
+		c->probes = p->next;
+		if (!c->probes)
+			c->probes_tail = NULL;
+		memset(&r, 0, offsetof(struct wire_report, ranges));
+		r.seq = p->seq;
+		r.what = WIRE_DIFF_ERROR;
+		probe_answered(c, p, &r);
+		probe_free(p);
+	}
 }
 
 /* ------------------------------------------------------------------- link */
@@ -541,7 +995,8 @@ static void conn_pump(struct conn *c)
 		c->send_next = q;
 		link_flush(c->link);
 	}
-	if (c->mw && !c->mirror_tick && c->queued_bytes < c->src->a->conf.queue.memory)
+	if (c->mw && !c->mpaused && !c->mirror_tick &&
+	    c->queued_bytes < c->src->a->conf.queue.memory)
 		c->mirror_tick = evloop_timer_add(c->src->a->loop, 0, 0, mirror_tick, c);
 }
 
@@ -572,6 +1027,7 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 		c->state = CONN_STARTED;
 		c->last_error[0] = '\0';
 		conn_acked(c, ok.last_applied);
+		probes_lost(c, ok.last_applied);
 		if (c->head && c->head->seq > ok.last_applied + 1) {
 			char err[256];
 
@@ -589,6 +1045,7 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 		}
 		/* Everything not yet acknowledged goes again, in order. */
 		c->send_next = c->head;
+		task_progress(c);
 		conn_pump(c);
 		break;
 	case WIRE_CONNECT_ERR:
@@ -606,8 +1063,20 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 			return;
 		}
 		conn_acked(c, ack.seq);
+		task_progress(c);
 		conn_pump(c);
 		break;
+	case WIRE_REPORT: {
+		static struct wire_report rep;
+
+		if (wire_get_report(f, &rep) < 0 || rep.con_id != c->id || rep.seq >= c->next_seq) {
+			link_fail(l, WIRE_E_MALFORMED, "bad REPORT");
+			return;
+		}
+		on_report(c, &rep);
+		conn_pump(c);
+		break;
+	}
 	case WIRE_PONG:
 		break;
 	default:
@@ -684,6 +1153,13 @@ static void conn_free(struct conn *c)
 		evloop_timer_cancel(c->src->a->loop, c->mirror_tick);
 	if (c->mw)
 		mirror_walk_free(c->mw);
+	if (c->repair)
+		mirror_walk_free(c->repair);
+	if (c->vlog)
+		verify_finish(c, "connection removed");
+	probes_clear(c);
+	free(c->orph_move);
+	free(c->vcron);
 	xlog_writer_close(c->xw);
 	free(c->jf);
 	while (c->head) {
@@ -739,19 +1215,22 @@ static void sync_path(struct conn *c, const char *abs, size_t len)
 	mirror_walk_free(w);
 }
 
-/* A directory's own metadata changed: one SETATTR, not a copy of its tree. */
-static void queue_dir_attrs(struct conn *c, const char *abs, size_t len)
+/* An entry's own metadata changed (or differs on the target): one SETATTR,
+ * not a copy of its data or tree. dirs_only: ignore anything else. */
+static void queue_attrs(struct conn *c, const char *abs, size_t len, bool dirs_only)
 {
 	char rel[DITTO_PATH_MAX + 1];
 	struct ditto_op op;
 	struct stat st;
 	int n = map_path(c, abs, len, rel, sizeof(rel));
 
-	if (n <= 0 || lstat(abs, &st) < 0 || !S_ISDIR(st.st_mode))
+	if (n <= 0 || lstat(abs, &st) < 0 || (dirs_only && !S_ISDIR(st.st_mode)))
 		return;
 	op_init(&op, DITTO_OP_SETATTR);
 	op.attr_mask = DITTO_ATTR_MODE | DITTO_ATTR_UID | DITTO_ATTR_GID |
 		       DITTO_ATTR_ATIME | DITTO_ATTR_MTIME;
+	if (S_ISLNK(st.st_mode))
+		op.attr_mask &= ~(uint32_t)DITTO_ATTR_MODE;
 	op.mode = st.st_mode & 07777;
 	op.uid = st.st_uid;
 	op.gid = st.st_gid;
@@ -760,6 +1239,11 @@ static void queue_dir_attrs(struct conn *c, const char *abs, size_t len)
 	op_set_path(&op, rel, (size_t)n);
 	conn_enqueue(c, &op);
 	op_free(&op);
+}
+
+static void queue_dir_attrs(struct conn *c, const char *abs, size_t len)
+{
+	queue_attrs(c, abs, len, true);
 }
 
 static void queue_remove(struct conn *c, const char *abs, size_t len, bool dir)
@@ -1056,6 +1540,16 @@ static const char *map_word(enum source_map m)
 	}
 }
 
+static const char *orphans_word(enum source_orphans_action a)
+{
+	switch (a) {
+	case SOURCE_ORPHANS_LOG: return "log";
+	case SOURCE_ORPHANS_DELETE: return "delete";
+	case SOURCE_ORPHANS_MOVE: return "move";
+	default: return "off";
+	}
+}
+
 /* connections.conf is rewritten (atomically) when a connection is made,
  * removed, or starts or ends a mirror; the queue itself lives in the
  * journal. */
@@ -1089,6 +1583,19 @@ static int conns_save(struct source *s)
 		config_setting_set_bool(config_setting_add(g, "replicate", CONFIG_TYPE_BOOL), c->replicate);
 		config_setting_set_bool(config_setting_add(g, "mirror_pending", CONFIG_TYPE_BOOL), !c->mirror_done);
 		config_setting_set_int64(config_setting_add(g, "next_seq", CONFIG_TYPE_INT64), (long long)c->next_seq);
+		config_setting_set_string(config_setting_add(g, "mirror_type", CONFIG_TYPE_STRING),
+					  mirror_type_word(c->mopt.type));
+		config_setting_set_bool(config_setting_add(g, "mirror_newer", CONFIG_TYPE_BOOL), c->mopt.newer);
+		config_setting_set_string(config_setting_add(g, "orphans", CONFIG_TYPE_STRING),
+					  orphans_word(c->orph));
+		config_setting_set_string(config_setting_add(g, "orphans_move", CONFIG_TYPE_STRING),
+					  c->orph_move ? c->orph_move : "");
+		config_setting_set_int64(config_setting_add(g, "orphans_age", CONFIG_TYPE_INT64), (long long)c->orph_age);
+		config_setting_set_string(config_setting_add(g, "verify_cron", CONFIG_TYPE_STRING),
+					  c->vcron ? c->vcron : "");
+		config_setting_set_bool(config_setting_add(g, "verify_remirror", CONFIG_TYPE_BOOL), c->vsched.remirror);
+		config_setting_set_bool(config_setting_add(g, "verify_newer", CONFIG_TYPE_BOOL), c->vsched.newer);
+		config_setting_set_bool(config_setting_add(g, "verify_checksum", CONFIG_TYPE_BOOL), c->vsched.checksum);
 	}
 	f = open_memstream(&text, &len);
 	if (!f)
@@ -1134,6 +1641,7 @@ struct source *source_new(struct agent *a)
 	s->next_id = 1;
 	s->conns_path = util_xasprintf("%s/connections.conf", a->conf.agent.state_dir);
 	s->sync_timer = evloop_timer_add(a->loop, 1000, 1000, sync_journals, s);
+	s->cron_timer = evloop_timer_add(a->loop, 1000, 1000, cron_tick, s);
 	return s;
 }
 
@@ -1150,6 +1658,8 @@ void source_free(struct source *s)
 	}
 	if (s->sync_timer)
 		evloop_timer_cancel(s->a->loop, s->sync_timer);
+	if (s->cron_timer)
+		evloop_timer_cancel(s->a->loop, s->cron_timer);
 	if (s->dirty_timer)
 		evloop_timer_cancel(s->a->loop, s->dirty_timer);
 	while (s->ndirty)
@@ -1217,6 +1727,8 @@ static struct conn *conn_build(struct source *s, const struct source_connect_req
 	}
 	compute_root(c, s->a->conf.agent.name);
 	c->replicate = req->replicate;
+	c->mopt = req->mirror_opts;
+	c->mopt.calculate = false;
 	c->next_seq = 1;
 	c->id = id;
 	c->state = CONN_STARTED;
@@ -1310,6 +1822,43 @@ static const char *cfg_str(const config_setting_t *g, const char *name)
 	return config_setting_lookup_string(g, name, &v) ? v : "";
 }
 
+/* The saved mirror type, orphan policy and verification schedule. */
+static void conn_load_tasks(struct conn *c, const config_setting_t *g)
+{
+	const char *t = cfg_str(g, "mirror_type"), *o = cfg_str(g, "orphans");
+	const char *mv = cfg_str(g, "orphans_move"), *cr = cfg_str(g, "verify_cron");
+	long long age = 0;
+	int b;
+
+	c->mopt.type = !strcmp(t, "checksum") ? SOURCE_MIRROR_CHECKSUM :
+		       !strcmp(t, "different") ? SOURCE_MIRROR_DIFFERENT : SOURCE_MIRROR_FULL;
+	if (config_setting_lookup_bool(g, "mirror_newer", &b))
+		c->mopt.newer = b;
+	c->orph = !strcmp(o, "log") ? SOURCE_ORPHANS_LOG : !strcmp(o, "delete") ? SOURCE_ORPHANS_DELETE :
+		  !strcmp(o, "move") && op_path_valid(mv, strlen(mv)) ? SOURCE_ORPHANS_MOVE : SOURCE_ORPHANS_OFF;
+	if (c->orph == SOURCE_ORPHANS_MOVE)
+		c->orph_move = util_xstrdup(mv);
+	if (config_setting_lookup_int64(g, "orphans_age", &age) && age > 0)
+		c->orph_age = (uint64_t)age;
+	if (config_setting_lookup_bool(g, "verify_remirror", &b))
+		c->vsched.remirror = b;
+	if (config_setting_lookup_bool(g, "verify_newer", &b))
+		c->vsched.newer = b;
+	if (config_setting_lookup_bool(g, "verify_checksum", &b))
+		c->vsched.checksum = b;
+	if (cr[0]) {
+		char err[256];
+
+		if (cron_parse(cr, &c->vcron_e, err, sizeof(err)) == 0) {
+			c->vcron = util_xstrdup(cr);
+			c->vnext = cron_after(c, time(NULL));
+		} else {
+			dtlog(DTLOG_ERROR, 0, "Connection %u: saved verification schedule \"%s\" dropped: %s",
+			      c->id, cr, err);
+		}
+	}
+}
+
 int source_load(struct source *s, char *err, size_t errlen)
 {
 	config_t cfg;
@@ -1371,6 +1920,7 @@ int source_load(struct source *s, char *err, size_t errlen)
 		}
 		if (next_seq > 0)
 			c->next_seq = (uint64_t)next_seq;
+		conn_load_tasks(c, g);
 		c->next = s->conns;
 		s->conns = c;
 		dtlog(DTLOG_INFO, 80, "Trying to auto-retransmit to ip://%s (connection %u restored)",
@@ -1410,7 +1960,8 @@ int source_disconnect(struct source *s, uint32_t con_id, struct util_buf *msg)
 	return -1;
 }
 
-int source_mirror_start(struct source *s, uint32_t con_id, struct util_buf *msg)
+int source_mirror_start(struct source *s, uint32_t con_id,
+			const struct source_mirror_opts *o, struct util_buf *msg)
 {
 	struct conn *c = conn_find(s, con_id);
 	char err[512];
@@ -1419,12 +1970,271 @@ int source_mirror_start(struct source *s, uint32_t con_id, struct util_buf *msg)
 		util_buf_printf(msg, "no connection %u\n", con_id);
 		return -1;
 	}
-	if (conn_mirror(c, err, sizeof(err)) < 0) {
+	if (c->task == TASK_VERIFY) {
+		util_buf_printf(msg, "MIRROR START %u: a verification is running\n", con_id);
+		return -1;
+	}
+	c->run_mopt = o ? *o : c->mopt;
+	if (conn_task(c, TASK_MIRROR, err, sizeof(err)) < 0) {
 		util_buf_printf(msg, "MIRROR START %u: %s\n", con_id, err);
 		return -1;
 	}
-	util_buf_printf(msg, "Mirror started on connection %u\n", con_id);
+	util_buf_printf(msg, "Mirror started on connection %u (%s%s)\n", con_id,
+			mirror_type_word(c->run_mopt.type), c->run_mopt.newer ? ", newer only" : "");
 	return 0;
+}
+
+int source_mirror_ctl(struct source *s, uint32_t con_id, enum source_mirror_ctl what,
+		      struct util_buf *msg)
+{
+	struct conn *c = conn_find(s, con_id);
+
+	if (!c) {
+		util_buf_printf(msg, "no connection %u\n", con_id);
+		return -1;
+	}
+	if (c->task != TASK_MIRROR || (!c->mw && what != SOURCE_MIRROR_STOP)) {
+		util_buf_printf(msg, "connection %u has no mirror running\n", con_id);
+		return -1;
+	}
+	switch (what) {
+	case SOURCE_MIRROR_PAUSE:
+		c->mpaused = true;
+		dtlog(DTLOG_INFO, 91, "Mirror paused %u", c->id);
+		util_buf_printf(msg, "Mirror of connection %u paused\n", con_id);
+		break;
+	case SOURCE_MIRROR_RESUME:
+		c->mpaused = false;
+		dtlog(DTLOG_INFO, 92, "Mirror resumed %u", c->id);
+		util_buf_printf(msg, "Mirror of connection %u resumed\n", con_id);
+		if (!c->mirror_tick)
+			c->mirror_tick = evloop_timer_add(s->a->loop, 0, 0, mirror_tick, c);
+		break;
+	case SOURCE_MIRROR_STOP:
+		/* Stop forgets the place: a later start begins again. What was
+		 * queued stays queued (it is all valid data). */
+		if (c->mw) {
+			mirror_walk_free(c->mw);
+			c->mw = NULL;
+		}
+		c->mstopped = true;
+		c->mpaused = false;
+		probes_clear(c);
+		task_end(c, "stopped");
+		dtlog(DTLOG_INFO, 90, "Mirror stopped %u", c->id);
+		util_buf_printf(msg, "Mirror of connection %u stopped\n", con_id);
+		conns_save(s);
+		break;
+	}
+	return 0;
+}
+
+int source_mirror_idle(struct source *s, uint32_t con_id, struct util_buf *msg)
+{
+	struct conn *c = conn_find(s, con_id);
+
+	if (!c) {
+		util_buf_printf(msg, "no connection %u\n", con_id);
+		return -1;
+	}
+	return c->task != TASK_MIRROR;
+}
+
+int source_verify_start(struct source *s, uint32_t con_id,
+			const struct source_verify_opts *o, struct util_buf *msg)
+{
+	struct conn *c = conn_find(s, con_id);
+	char err[512];
+
+	if (!c) {
+		util_buf_printf(msg, "no connection %u\n", con_id);
+		return -1;
+	}
+	if (c->task == TASK_MIRROR || c->task == TASK_VERIFY) {
+		util_buf_printf(msg, "VERIFY %u: a %s is running; try again when it is done\n", con_id,
+				c->task == TASK_MIRROR ? "mirror" : "verification");
+		return -1;
+	}
+	c->vopt = *o;
+	if (conn_task(c, TASK_VERIFY, err, sizeof(err)) < 0) {
+		c->vresult = -1;
+		snprintf(c->vsummary, sizeof(c->vsummary), "%s", err);
+		util_buf_printf(msg, "VERIFY %u: %s\n", con_id, err);
+		return -1;
+	}
+	util_buf_printf(msg, "Verification started on connection %u\n", con_id);
+	return 0;
+}
+
+int source_verify_result(struct source *s, uint32_t con_id, struct util_buf *msg)
+{
+	struct conn *c = conn_find(s, con_id);
+
+	if (!c) {
+		util_buf_printf(msg, "no connection %u\n", con_id);
+		return -1;
+	}
+	if (c->task == TASK_VERIFY)
+		return 0;
+	if (!c->vsummary[0]) {
+		util_buf_printf(msg, "connection %u has not been verified\n", con_id);
+		return -1;
+	}
+	util_buf_printf(msg, "%s\n", c->vsummary);
+	return c->vresult;
+}
+
+static time_t cron_after(const struct conn *c, time_t now)
+{
+	time_t next;
+
+	return cron_next(&c->vcron_e, now, &next) == 0 ? next : 0;
+}
+
+int source_verify_schedule(struct source *s, uint32_t con_id, const char *cron,
+			   const struct source_verify_opts *o, struct util_buf *msg)
+{
+	struct conn *c = conn_find(s, con_id);
+	struct cron_expr e;
+	char err[256];
+
+	if (!c) {
+		util_buf_printf(msg, "no connection %u\n", con_id);
+		return -1;
+	}
+	if (cron && cron_parse(cron, &e, err, sizeof(err)) < 0) {
+		util_buf_printf(msg, "VERIFY SCHEDULE: \"%s\": %s\n", cron, err);
+		return -1;
+	}
+	free(c->vcron);
+	c->vcron = cron ? util_xstrdup(cron) : NULL;
+	if (cron) {
+		char when[64];
+		struct tm tm;
+
+		c->vcron_e = e;
+		c->vsched = *o;
+		c->vnext = cron_after(c, time(NULL));
+		if (c->vnext && localtime_r(&c->vnext, &tm))
+			strftime(when, sizeof(when), "%m/%d/%Y %H:%M", &tm);
+		else
+			snprintf(when, sizeof(when), "never (no such time)");
+		util_buf_printf(msg, "Connection %u is verified on \"%s\"; next %s\n", con_id, cron, when);
+	} else {
+		c->vnext = 0;
+		util_buf_printf(msg, "Connection %u has no scheduled verification\n", con_id);
+	}
+	conns_save(s);
+	return 0;
+}
+
+/* Once a second: scheduled verifications that are due. One that finds a
+ * mirror or verification running waits for its next time. */
+static void cron_tick(struct evloop *loop, struct evloop_timer *t, void *arg)
+{
+	struct source *s = arg;
+	time_t now = time(NULL);
+	struct conn *c;
+
+	(void)loop;
+	(void)t;
+	for (c = s->conns; c; c = c->next) {
+		char err[256];
+
+		if (!c->vcron || !c->vnext || now < c->vnext)
+			continue;
+		c->vnext = cron_after(c, now);
+		if (c->task == TASK_MIRROR || c->task == TASK_VERIFY) {
+			dtlog(DTLOG_WARNING, 0, "Scheduled verification of connection %u skipped: a %s is running",
+			      c->id, c->task == TASK_MIRROR ? "mirror" : "verification");
+			continue;
+		}
+		c->vopt = c->vsched;
+		if (conn_task(c, TASK_VERIFY, err, sizeof(err)) < 0)
+			dtlog(DTLOG_ERROR, 0, "Scheduled verification of connection %u failed: %s", c->id, err);
+	}
+}
+
+int source_orphans_set(struct source *s, uint32_t con_id,
+		       const struct source_orphans_opts *o, struct util_buf *msg)
+{
+	struct conn *c = conn_find(s, con_id);
+	char *rel = NULL;
+
+	if (!c) {
+		util_buf_printf(msg, "no connection %u\n", con_id);
+		return -1;
+	}
+	if (o->action == SOURCE_ORPHANS_MOVE) {
+		ssize_t r = -1;
+
+		/* The target only moves beneath the connection's target path:
+		 * nothing a source says may reach further. */
+		if (o->move_dir && abs_clean(o->move_dir))
+			r = beneath(o->move_dir, strlen(o->move_dir), c->root);
+		if (r <= 0 || !op_path_valid(o->move_dir + strlen(o->move_dir) - r, (size_t)r)) {
+			util_buf_printf(msg, "ORPHANS SET %u MOVE: \"%s\" must be an absolute directory beneath the target path %s\n",
+					con_id, o->move_dir ? o->move_dir : "", c->root);
+			return -1;
+		}
+		rel = util_xstrdup(o->move_dir + strlen(o->move_dir) - r);
+	}
+	c->orph = o->action;
+	c->orph_age = o->min_age_s;
+	free(c->orph_move);
+	c->orph_move = rel;
+	conns_save(s);
+	util_buf_printf(msg, "Orphans of connection %u: %s%s%s", con_id,
+			o->action == SOURCE_ORPHANS_OFF ? "not handled" : o->action == SOURCE_ORPHANS_LOG ? "logged" :
+			o->action == SOURCE_ORPHANS_DELETE ? "deleted" : "moved to ",
+			o->action == SOURCE_ORPHANS_MOVE ? o->move_dir : "",
+			o->min_age_s && o->action >= SOURCE_ORPHANS_DELETE ? " when older than " : "");
+	if (o->min_age_s && o->action >= SOURCE_ORPHANS_DELETE)
+		util_buf_printf(msg, "%" PRIu64 " s", o->min_age_s);
+	util_buf_puts(msg, "\n");
+	return 0;
+}
+
+int source_orphans_run(struct source *s, uint32_t con_id, bool start, struct util_buf *msg)
+{
+	struct conn *c = conn_find(s, con_id);
+	char err[512];
+
+	if (!c) {
+		util_buf_printf(msg, "no connection %u\n", con_id);
+		return -1;
+	}
+	if (!start) {
+		if (c->task != TASK_ORPHANS) {
+			util_buf_printf(msg, "connection %u has no orphans run\n", con_id);
+			return -1;
+		}
+		if (c->mw) {
+			mirror_walk_free(c->mw);
+			c->mw = NULL;
+		}
+		task_end(c, "stopped");
+		util_buf_printf(msg, "Orphans run of connection %u stopped\n", con_id);
+		return 0;
+	}
+	if (c->task != TASK_NONE) {
+		util_buf_printf(msg, "ORPHANS START %u: a %s is running\n", con_id, task_name(c->task));
+		return -1;
+	}
+	if (c->orph == SOURCE_ORPHANS_OFF) {
+		/* A run on demand with nothing configured reports. */
+		c->orph = SOURCE_ORPHANS_LOG;
+		if (conn_task(c, TASK_ORPHANS, err, sizeof(err)) < 0)
+			goto fail;
+		c->orph = SOURCE_ORPHANS_OFF;
+	} else if (conn_task(c, TASK_ORPHANS, err, sizeof(err)) < 0) {
+		goto fail;
+	}
+	util_buf_printf(msg, "Orphans run started on connection %u\n", con_id);
+	return 0;
+fail:
+	util_buf_printf(msg, "ORPHANS START %u: %s\n", con_id, err);
+	return -1;
 }
 
 int source_queue_drained(struct source *s, uint32_t con_id, struct util_buf *msg)
@@ -1472,7 +2282,30 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 	util_buf_printf(out, "Target path:          %s\n", c->root);
 	util_buf_printf(out, "Transmit state:       %s\n", state_name(c));
 	util_buf_printf(out, "Mirror state:         %s\n",
-			c->mw ? "Mirroring" : c->mirror_done ? "Idle" : "Not started");
+			c->task == TASK_MIRROR ? (c->mpaused ? "Paused" : c->mw ? "Mirroring" : "Completing") :
+			c->mstopped ? "Stopped" : c->mirror_done ? "Idle" : "Not started");
+	util_buf_printf(out, "Mirror type:          %s%s\n",
+			mirror_type_word(c->task == TASK_MIRROR ? c->run_mopt.type : c->mopt.type),
+			(c->task == TASK_MIRROR ? c->run_mopt.newer : c->mopt.newer) ? " (newer only)" : "");
+	if (c->task == TASK_MIRROR && c->calc_bytes) {
+		uint64_t done = c->mstats.bytes < c->calc_bytes ? c->mstats.bytes : c->calc_bytes;
+
+		util_buf_printf(out, "Mirror percent:       %" PRIu64 "%%\n", done * 100 / c->calc_bytes);
+		util_buf_printf(out, "Mirror remaining:     %" PRIu64 " bytes\n", c->calc_bytes - done);
+	}
+	if (c->task == TASK_MIRROR && c->run_mopt.type != SOURCE_MIRROR_FULL)
+		util_buf_printf(out, "Mirror resent:        %" PRIu64 " files, %" PRIu64 " bytes queued; %" PRIu64 " bytes compared\n",
+				c->resent_files, c->resent_bytes, c->mstats.bytes);
+	util_buf_printf(out, "Verification:         %s\n",
+			c->task == TASK_VERIFY ? "Verifying" : c->vsummary[0] ? c->vsummary : "never run");
+	if (c->vcron)
+		util_buf_printf(out, "Verify schedule:      \"%s\"%s%s%s\n", c->vcron,
+				c->vsched.checksum ? " CHECKSUM" : "", c->vsched.remirror ? " REMIRROR" : "",
+				c->vsched.newer ? " NEWER" : "");
+	util_buf_printf(out, "Orphans:              %s%s%s; last run %" PRIu64 " found, %" PRIu64 " removed (%" PRIu64 " bytes)\n",
+			orphans_word(c->orph), c->orph == SOURCE_ORPHANS_MOVE ? " to " : "",
+			c->orph == SOURCE_ORPHANS_MOVE && c->orph_move ? c->orph_move : "",
+			c->orphans, c->orphans_removed, c->orphan_bytes);
 	util_buf_printf(out, "Replication state:    %s%s%s\n",
 			c->replicate ? "Replicating" : "Stopped",
 			c->cap_error[0] ? ": " : "", c->cap_error);

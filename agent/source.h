@@ -25,6 +25,39 @@ struct source_map_pair {
 	char *dst;
 };
 
+enum source_mirror_type {
+	SOURCE_MIRROR_FULL,      /* every file sent whole */
+	SOURCE_MIRROR_DIFFERENT, /* files whose size or mtime differ */
+	SOURCE_MIRROR_CHECKSUM,  /* block checksums compared: only differing
+				    blocks are sent */
+};
+
+struct source_mirror_opts {
+	enum source_mirror_type type;
+	bool newer;     /* only where the source's copy is newer */
+	bool calculate; /* size the set first: percent complete in STATUS */
+};
+
+struct source_verify_opts {
+	bool remirror;  /* send what differs */
+	bool newer;     /* ... only where the source is newer */
+	bool checksum;  /* compare block checksums, not only metadata */
+};
+
+enum source_orphans_action {
+	SOURCE_ORPHANS_OFF,    /* not handled during mirrors (default) */
+	SOURCE_ORPHANS_LOG,    /* named in the target's log, left alone */
+	SOURCE_ORPHANS_DELETE,
+	SOURCE_ORPHANS_MOVE,
+};
+
+struct source_orphans_opts {
+	enum source_orphans_action action;
+	const char *move_dir;   /* MOVE: absolute target path beneath the
+				   connection's target path */
+	uint64_t min_age_s;     /* only orphans older than this; 0: all */
+};
+
 struct source_connect_req {
 	const char *repset;
 	const char *target; /* host[:port] */
@@ -34,6 +67,7 @@ struct source_connect_req {
 	size_t npairs;
 	bool mirror;    /* mirror on connect (NOMIRROR clears it) */
 	bool replicate; /* real-time replication (NOREPLICATE clears it) */
+	struct source_mirror_opts mirror_opts; /* also used for remirrors */
 };
 
 struct source *source_new(struct agent *a);
@@ -47,8 +81,30 @@ void source_free(struct source *s);
 int source_connect(struct source *s, const struct source_connect_req *req,
 		   struct util_buf *msg);
 int source_disconnect(struct source *s, uint32_t con_id, struct util_buf *msg);
-/* MIRROR START: queue a full mirror of the connection's set. */
-int source_mirror_start(struct source *s, uint32_t con_id, struct util_buf *msg);
+/* MIRROR START: mirror the connection's set (o NULL: as CONNECT said). A
+ * running mirror starts over; a verification running refuses. */
+int source_mirror_start(struct source *s, uint32_t con_id,
+			const struct source_mirror_opts *o, struct util_buf *msg);
+enum source_mirror_ctl { SOURCE_MIRROR_STOP, SOURCE_MIRROR_PAUSE, SOURCE_MIRROR_RESUME };
+/* STOP drops the mirror's place; PAUSE keeps it for RESUME. */
+int source_mirror_ctl(struct source *s, uint32_t con_id, enum source_mirror_ctl what,
+		      struct util_buf *msg);
+/* 1 when no mirror is running or finishing, 0 while one is, -1 unknown. */
+int source_mirror_idle(struct source *s, uint32_t con_id, struct util_buf *msg);
+/* VERIFY: starts a verification (writes "<repset> DTVerify.log"). */
+int source_verify_start(struct source *s, uint32_t con_id,
+			const struct source_verify_opts *o, struct util_buf *msg);
+/* The last verification: 0 running, 1 in sync, 2 differences (summary in
+ * msg), -1 unknown connection, never run, or failed (why in msg). */
+int source_verify_result(struct source *s, uint32_t con_id, struct util_buf *msg);
+/* Scheduled verification on a cron expression (NULL: none). */
+int source_verify_schedule(struct source *s, uint32_t con_id, const char *cron,
+			   const struct source_verify_opts *o, struct util_buf *msg);
+/* ORPHANS SET: what mirrors and verifications do with orphans. */
+int source_orphans_set(struct source *s, uint32_t con_id,
+		       const struct source_orphans_opts *o, struct util_buf *msg);
+/* ORPHANS START|STOP: an orphans run now (a walk of the directories only). */
+int source_orphans_run(struct source *s, uint32_t con_id, bool start, struct util_buf *msg);
 /* 1 when everything queued so far is applied on the target (and no mirror is
  * still producing), 0 when not yet, -1 for an unknown connection. */
 int source_queue_drained(struct source *s, uint32_t con_id, struct util_buf *msg);

@@ -7,7 +7,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,7 +21,9 @@
 #include "dtlog.h"
 #include "link.h"
 #include "op.h"
+#include "orphans.h"
 #include "repset.h"
+#include "verify.h"
 #include "wire.h"
 
 /* One source connection applied on this target. It outlives the link that
@@ -35,6 +40,17 @@ struct tsession {
 	uint64_t bytes_applied;
 	uint64_t apply_errors;
 	int seq_fd;
+	/* Orphan handling: the policy the source last sent (report only until
+	 * it says otherwise, so a target restart never deletes by default),
+	 * and the directory listing being received. */
+	uint16_t orphan_flags;
+	uint64_t orphan_age;
+	char *orphan_move;
+	struct orphans_set *names;
+	char *list_dir;
+	size_t list_dir_len;
+	bool listing;
+	struct orphans_stats ostats;
 	struct tsession *next;
 };
 
@@ -137,6 +153,9 @@ static void session_free(struct tsession *s)
 	if (s->seq_fd >= 0)
 		close(s->seq_fd);
 	free(s->root_path);
+	free(s->orphan_move);
+	free(s->list_dir);
+	orphans_set_free(s->names);
 	free(s);
 }
 
@@ -223,6 +242,139 @@ static void on_connect(struct target *t, struct link *l, const struct wire_frame
 	link_flush(l);
 }
 
+/* ------------------------------------------------------ comparisons */
+
+struct orphan_ctx {
+	struct tsession *s;
+	struct link *l;
+	uint64_t seq;
+};
+
+static void orphan_report(void *ctx, const char *rel, size_t len, bool is_dir,
+			  uint64_t bytes, enum orphans_action done, int err)
+{
+	struct orphan_ctx *oc = ctx;
+	static struct wire_report rep; /* 8 KiB: not on the stack */
+	const char *verb;
+
+	memset(&rep, 0, offsetof(struct wire_report, ranges));
+	rep.con_id = oc->s->con_id;
+	rep.seq = oc->seq;
+	rep.what = WIRE_DIFF_ORPHAN | (err ? WIRE_DIFF_ERROR : 0);
+	rep.size = bytes;
+	rep.mode = is_dir ? S_IFDIR : S_IFREG;
+	if (err)
+		rep.result = WIRE_ORPHAN_FAILED;
+	else if (done == ORPHANS_ACTION_DELETE)
+		rep.result = WIRE_ORPHAN_DELETED;
+	else if (done == ORPHANS_ACTION_MOVE)
+		rep.result = WIRE_ORPHAN_MOVED;
+	else
+		rep.result = (oc->s->orphan_flags & (DITTO_ORPHANS_DELETE | DITTO_ORPHANS_MOVE)) ?
+			     WIRE_ORPHAN_YOUNG : WIRE_ORPHAN_FOUND;
+	if (len > WIRE_PATH_MAX)
+		len = WIRE_PATH_MAX;
+	memcpy(rep.path, rel, len);
+	rep.path[len] = '\0';
+	verb = rep.result == WIRE_ORPHAN_DELETED ? "deleted" :
+	       rep.result == WIRE_ORPHAN_MOVED ? "moved" :
+	       rep.result == WIRE_ORPHAN_FAILED ? "could not be removed" :
+	       rep.result == WIRE_ORPHAN_YOUNG ? "kept (newer than the age limit)" : "found";
+	if (oc->s->orphan_flags & DITTO_ORPHANS_LOG || err)
+		dtlog(err ? DTLOG_WARNING : DTLOG_INFO, 0, "Orphan %s %s (connection %u from %s, %" PRIu64 " bytes)%s%s",
+		      rep.path, verb, oc->s->con_id, oc->s->source, bytes,
+		      err ? ": " : "", err ? strerror(err < 0 ? -err : err) : "");
+	if (oc->l)
+		wire_put_report(link_out(oc->l), &rep);
+}
+
+/* utimensat on an O_PATH fd, through its /proc link (futimens needs a
+ * writable fd; AT_EMPTY_PATH is not accepted by utimensat). */
+static void futimens_path(int fd, const struct timespec ts[2])
+{
+	char self[64];
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	utimensat(AT_FDCWD, self, ts, 0);
+}
+
+/* The control ops that compare rather than change. */
+static void apply_control(struct tsession *s, struct link *l, const struct ditto_op *op)
+{
+	static struct wire_report rep;
+
+	switch (op->kind) {
+	case DITTO_OP_VERIFY:
+		memset(&rep, 0, offsetof(struct wire_report, ranges));
+		rep.con_id = s->con_id;
+		rep.seq = op->seq;
+		verify_entry(s->root, op, &rep);
+		wire_put_report(link_out(l), &rep);
+		break;
+	case DITTO_OP_ORPHANS:
+		s->orphan_flags = op->flags;
+		s->orphan_age = op->off;
+		free(s->orphan_move);
+		s->orphan_move = op->data_len ? util_xstrndup((const char *)op->data, op->data_len) : NULL;
+		break;
+	case DITTO_OP_DIRLIST: {
+		size_t i;
+
+		if (!s->names)
+			s->names = orphans_set_new();
+		if ((op->flags & DITTO_DIRLIST_FIRST) || !s->listing) {
+			orphans_set_clear(s->names);
+			free(s->list_dir);
+			s->list_dir = util_xstrndup(op->path ? op->path : "", op->path_len);
+			s->list_dir_len = op->path_len;
+			s->listing = true;
+		}
+		for (i = 0; i < op->data_len;) {
+			size_t n = strlen((const char *)op->data + i);
+
+			orphans_set_add(s->names, (const char *)op->data + i, n);
+			i += n + 1;
+		}
+		if (op->flags & DITTO_DIRLIST_LAST) {
+			struct orphans_policy p;
+			struct orphan_ctx oc = { s, l, op->seq };
+
+			memset(&p, 0, sizeof(p));
+			p.action = (s->orphan_flags & DITTO_ORPHANS_DELETE) ? ORPHANS_ACTION_DELETE :
+				   (s->orphan_flags & DITTO_ORPHANS_MOVE) ? ORPHANS_ACTION_MOVE :
+				   ORPHANS_ACTION_LOG;
+			p.move_dir = s->orphan_move;
+			p.move_dir_len = s->orphan_move ? strlen(s->orphan_move) : 0;
+			p.min_age_s = s->orphan_age;
+			p.now = time(NULL);
+			{
+				/* Removing orphans must not change the directory's
+				 * own times: they are the source's. */
+				uint64_t before = s->ostats.deleted + s->ostats.moved;
+				int dfd = apply_open_beneath(s->root, s->list_dir, s->list_dir_len, O_PATH);
+				struct stat dst;
+				bool have = dfd >= 0 && fstat(dfd, &dst) == 0;
+
+				orphans_process(s->root, s->list_dir, s->list_dir_len, s->names, &p,
+						&s->ostats, orphan_report, &oc);
+				if (have && s->ostats.deleted + s->ostats.moved != before) {
+					struct timespec ts[2] = { dst.st_atim, dst.st_mtim };
+
+					futimens_path(dfd, ts);
+				}
+				if (dfd >= 0)
+					close(dfd);
+			}
+			s->listing = false;
+			orphans_set_clear(s->names);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+}
+
 static void on_batch(struct target *t, struct link *l, const struct wire_frame *f)
 {
 	struct wire_batch b;
@@ -262,7 +414,14 @@ static void on_batch(struct target *t, struct link *l, const struct wire_frame *
 			link_fail(l, WIRE_E_MALFORMED, err);
 			return;
 		}
-		rc = apply_op(s->root, &op, err, sizeof(err));
+		if (op.kind == DITTO_OP_VERIFY || op.kind == DITTO_OP_DIRLIST ||
+		    op.kind == DITTO_OP_ORPHANS) {
+			op.seq = seq;
+			apply_control(s, l, &op);
+			rc = 0;
+		} else {
+			rc = apply_op(s->root, &op, err, sizeof(err));
+		}
 		if (rc < 0) {
 			/* Retries and pausing the source arrive with the queue
 			 * limits work; until then the failure is counted and

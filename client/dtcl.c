@@ -42,11 +42,18 @@ static const struct help_entry help[] = {
 	{ "REPSET", "REPSET CREATE name | DELETE name | LIST | DISPLAY name | SAVE",
 	  "Replication sets. Rules: REPSET RULE ADD \"path\" INCLUDE|EXCLUDE [RECURSIVE|NONRECURSIVE] TO name; "
 	  "REPSET RULE REMOVE \"path\" FROM name; REPSET DEVICE ADD \"/dev/...\" TO name. Changes are saved at once." },
-	{ "CONNECT", "CONNECT name TO target[:port] [MAP EXACT | MAP BASE \"dir\" | MAP \"src\" TO \"dst\" [, ...]] [NOMIRROR] [NOREPLICATE]",
-	  "Connects a replication set to a target agent; returns the connection ID. Without MAP the target path is /<source>/<set>/<path>. A full mirror runs first unless NOMIRROR." },
+	{ "CONNECT", "CONNECT name TO target[:port] [MAP EXACT | MAP BASE \"dir\" | MAP \"src\" TO \"dst\" [, ...]] [NOMIRROR] [NOREPLICATE] [MIRROR FULL|DIFFERENT|CHECKSUM [NEWER]]",
+	  "Connects a replication set to a target agent; returns the connection ID. Without MAP the target path is /<source>/<set>/<path>. A mirror (full unless said) runs first unless NOMIRROR; its type is also used for remirrors." },
 	{ "DISCONNECT", "DISCONNECT con_id", "Removes a connection and drops what it still had queued." },
 	{ "CONNECTIONS", "CONNECTIONS", "Lists the connections." },
-	{ "MIRROR", "MIRROR START con_id [FULL]", "Queues a full mirror of the connection's set." },
+	{ "MIRROR", "MIRROR START con_id [FULL|DIFFERENT|CHECKSUM] [NEWER] [CALCULATE] | MIRROR STOP|PAUSE|RESUME con_id",
+	  "Mirrors the connection's set: FULL sends every file, DIFFERENT files whose size or time differ, CHECKSUM only the blocks whose checksums differ; NEWER only where the source is newer; CALCULATE sizes the set first so STATUS shows percent complete. PAUSE keeps the place, STOP drops it." },
+	{ "WAITONMIRROR", "WAITONMIRROR con_id [timeout]",
+	  "Returns once no mirror runs on the connection (1), or -1 after timeout seconds." },
+	{ "VERIFY", "VERIFY con_id [REMIRROR] [NEWER] [CHECKSUM] [NOWAIT] | VERIFY RESULT con_id | VERIFY SCHEDULE con_id \"cron\" [options] | NONE",
+	  "Compares the target's copy with the source (metadata, or block checksums with CHECKSUM), writes \"<set> DTVerify.log\" in the log directory and returns 1 when in sync, -105 when not; REMIRROR sends what differs (NEWER: only where the source is newer). SCHEDULE runs it on a cron expression." },
+	{ "ORPHANS", "ORPHANS START|STOP con_id | ORPHANS SET con_id OFF|LOG|DELETE|MOVE \"dir\" [OLDER n MINUTES|HOURS|DAYS]",
+	  "Orphans are files on the target the source does not have. SET says what mirrors and verifications do with them (MOVE: to a directory beneath the target path); START looks for them now." },
 	{ "WAITONQUEUE", "WAITONQUEUE con_id [timeout]",
 	  "Returns once everything queued so far on the connection is applied on the target (1), or -1 after timeout seconds." },
 	{ "HELP", "HELP [command]", "(local) Lists the commands or explains one." },
@@ -77,7 +84,8 @@ static int64_t cmd_help(const struct dtcl_cmd *cmd)
 	for (i = 0; i < UTIL_ARRAY_SIZE(help); i++)
 		printf("  %s\n", help[i].usage);
 	printf("Results: >= 0 success; -1 unknown error, -101 invalid parameter,\n"
-	       "-102 bad command or syntax, -103 no source module, -104 no source chosen.\n");
+	       "-102 bad command or syntax, -103 no source module, -104 no source chosen,\n"
+	       "-105 verification found differences.\n");
 	return 1;
 }
 
@@ -134,33 +142,68 @@ static int64_t remote(struct session *s, const struct dtcl_cmd *cmd)
 	return rc;
 }
 
-/* WAITONQUEUE con_id [timeout]: the agent answers at once whether the queue
- * is drained; waiting happens here so the agent never blocks on a client. */
-static int64_t cmd_waitonqueue(struct session *s, const struct dtcl_cmd *cmd)
+/* Repeats probe until the agent answers non-zero or timeout seconds (< 0:
+ * none) pass: the agent answers every question at once, so waiting happens
+ * here and never blocks it. */
+static int64_t poll_agent(struct session *s, const struct dtcl_cmd *probe, int64_t timeout,
+			  const char *what)
 {
-	struct dtcl_cmd probe = *cmd;
-	int64_t timeout = -1, rc;
-	uint64_t deadline;
 	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	uint64_t deadline = util_now_mono_ns() + (uint64_t)(timeout < 0 ? 0 : timeout) * 1000000000ull;
+	int64_t rc;
 
-	if (cmd->argc == 3 && (util_parse_i64(cmd->argv[2].text, &timeout) < 0 || timeout < 0)) {
-		fprintf(stderr, "usage: WAITONQUEUE con_id [timeout_seconds]\n");
-		return -101;
-	}
-	if (cmd->argc == 3)
-		probe.argc = 2;
-	deadline = util_now_mono_ns() + (uint64_t)timeout * 1000000000ull;
 	for (;;) {
-		rc = remote(s, &probe);
+		rc = remote(s, probe);
 		if (rc != 0)
 			return rc;
 		if (timeout >= 0 && util_now_mono_ns() >= deadline) {
-			fprintf(stderr, "WAITONQUEUE %s: timed out after %" PRId64 " s\n",
-				cmd->argv[1].text, timeout);
+			fprintf(stderr, "%s: timed out after %" PRId64 " s\n", what, timeout);
 			return -1;
 		}
 		nanosleep(&ts, NULL);
 	}
+}
+
+/* WAITONQUEUE|WAITONMIRROR con_id [timeout]. */
+static int64_t cmd_wait(struct session *s, const struct dtcl_cmd *cmd)
+{
+	struct dtcl_cmd probe = *cmd;
+	int64_t timeout = -1;
+	char what[96];
+
+	if (cmd->argc == 3 && (util_parse_i64(cmd->argv[2].text, &timeout) < 0 || timeout < 0)) {
+		fprintf(stderr, "usage: %s con_id [timeout_seconds]\n", cmd->argv[0].text);
+		return -101;
+	}
+	if (cmd->argc == 3)
+		probe.argc = 2;
+	snprintf(what, sizeof(what), "%s %s", cmd->argv[0].text, cmd->argv[1].text);
+	return poll_agent(s, &probe, timeout, what);
+}
+
+/* VERIFY con_id [options]: starts the verification, then waits for its
+ * result unless NOWAIT: 1 in sync, -105 not (the summary says why). */
+static int64_t cmd_verify(struct session *s, const struct dtcl_cmd *cmd)
+{
+	struct dtcl_arg argv[3];
+	struct dtcl_cmd probe;
+	int64_t rc;
+	size_t i;
+
+	rc = remote(s, cmd);
+	if (rc < 0)
+		return rc;
+	for (i = 2; i < cmd->argc; i++)
+		if (util_streq_ci(cmd->argv[i].text, "NOWAIT"))
+			return rc;
+	memset(&probe, 0, sizeof(probe));
+	argv[0] = cmd->argv[0];
+	argv[1] = cmd->argv[0];
+	argv[1].text = "RESULT";
+	argv[2] = cmd->argv[1];
+	probe.argv = argv;
+	probe.argc = 3;
+	return poll_agent(s, &probe, -1, "VERIFY");
 }
 
 static int64_t exec_cmd(void *ctx, const struct dtcl_cmd *cmd)
@@ -174,8 +217,12 @@ static int64_t exec_cmd(void *ctx, const struct dtcl_cmd *cmd)
 		return cmd_help(cmd);
 	if (util_streq_ci(name, "SLEEP"))
 		return cmd_sleep(cmd);
-	if (util_streq_ci(name, "WAITONQUEUE") && cmd->argc >= 2 && cmd->argc <= 3)
-		return cmd_waitonqueue(s, cmd);
+	if ((util_streq_ci(name, "WAITONQUEUE") || util_streq_ci(name, "WAITONMIRROR")) &&
+	    cmd->argc >= 2 && cmd->argc <= 3)
+		return cmd_wait(s, cmd);
+	if (util_streq_ci(name, "VERIFY") && cmd->argc >= 2 &&
+	    cmd->argv[1].type == DTCL_ARG_NUMBER)
+		return cmd_verify(s, cmd);
 	if (util_streq_ci(name, "EXIT") || util_streq_ci(name, "QUIT")) {
 		s->quit = true;
 		return 0;

@@ -112,6 +112,13 @@ static const struct keydef keys[] = {
 	K_INT("target.retry_limit", "-1", "-1..", CONF_RUNTIME, target.retry_limit,
 	      "Times a failed apply is retried; -1 means forever"),
 
+	K_STR("verify.log_name", "DTVerify.log", KF_NONEMPTY | CONF_RUNTIME, verify.log_name,
+	      "Verification log file name; the replication set name and a space go first"),
+	K_SIZE("verify.log_max_length", "1M", "4K..", CONF_RUNTIME, verify.log_max_length,
+	       "Size past which a verification log gets no more entries"),
+	K_BOOL("verify.log_append", "true", CONF_RUNTIME, verify.log_append,
+	       "Append each verification to the log; false starts it afresh"),
+
 	K_ENUM("capture.plugin", "fanotify", "fanotify|inotify|loopshim|blockdrv",
 	       0, capture.plugin, "Capture plugin used for replication sets"),
 	K_SIZE("capture.block_size", "64K", "4K..16M", KF_POW2, capture.block_size,
@@ -128,18 +135,6 @@ union kval {
 	uint64_t u;
 	struct conf_hostport hp;
 };
-
-__attribute__((format(printf, 3, 4)))
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static const struct keydef *find_key(const char *name)
 {
@@ -231,13 +226,13 @@ static int parse_string(const struct keydef *kd, const char *text,
 	const unsigned char *p;
 
 	if ((kd->flags & KF_NONEMPTY) && !*text) {
-		seterr(err, errlen, "%s: must not be empty", kd->info.name);
+		util_seterr(err, errlen, "%s: must not be empty", kd->info.name);
 		return -1;
 	}
 	/* Values end up in paths, log lines and the settings file. */
 	for (p = (const unsigned char *)text; *p; p++)
 		if (*p < 0x20 || *p == 0x7f) {
-			seterr(err, errlen, "%s: control characters are not allowed",
+			util_seterr(err, errlen, "%s: control characters are not allowed",
 			       kd->info.name);
 			return -1;
 		}
@@ -262,7 +257,7 @@ static int parse_bool(const struct keydef *kd, const char *text,
 			return 0;
 		}
 	}
-	seterr(err, errlen, "%s: expected true or false, got \"%s\"",
+	util_seterr(err, errlen, "%s: expected true or false, got \"%s\"",
 	       kd->info.name, text);
 	return -1;
 }
@@ -274,7 +269,7 @@ static int parse_int(const struct keydef *kd, const char *text, union kval *v,
 	int64_t x, lo = INT_MIN, hi = INT_MAX;
 
 	if (util_parse_i64(text, &x) < 0) {
-		seterr(err, errlen, "%s: expected an integer, got \"%s\"",
+		util_seterr(err, errlen, "%s: expected an integer, got \"%s\"",
 		       kd->info.name, text);
 		return -1;
 	}
@@ -285,13 +280,13 @@ static int parse_int(const struct keydef *kd, const char *text, union kval *v,
 		abort();
 	if (x < lo || x > hi) {
 		if (*los && *his)
-			seterr(err, errlen, "%s: %" PRId64 " is out of range %s",
+			util_seterr(err, errlen, "%s: %" PRId64 " is out of range %s",
 			       kd->info.name, x, kd->info.range);
 		else if (x < lo)
-			seterr(err, errlen, "%s: %" PRId64 " is below the minimum %s",
+			util_seterr(err, errlen, "%s: %" PRId64 " is below the minimum %s",
 			       kd->info.name, x, los);
 		else
-			seterr(err, errlen, "%s: %" PRId64 " is too large",
+			util_seterr(err, errlen, "%s: %" PRId64 " is too large",
 			       kd->info.name, x);
 		return -1;
 	}
@@ -310,11 +305,11 @@ static int parse_size(const struct keydef *kd, const char *text,
 		return 0;
 	}
 	if (*text == '-') {
-		seterr(err, errlen, "%s: size must not be negative", kd->info.name);
+		util_seterr(err, errlen, "%s: size must not be negative", kd->info.name);
 		return -1;
 	}
 	if (util_parse_size(text, &x) < 0) {
-		seterr(err, errlen,
+		util_seterr(err, errlen,
 		       "%s: invalid size \"%s\" (a number with an optional K, M, G or T suffix%s)",
 		       kd->info.name, text,
 		       (kd->flags & KF_UNLIMITED) ? ", or \"unlimited\"" : "");
@@ -327,17 +322,17 @@ static int parse_size(const struct keydef *kd, const char *text,
 		abort();
 	fmt_size(x, shown, sizeof(shown));
 	if (x < lo) {
-		seterr(err, errlen, "%s: %s is below the minimum %s",
+		util_seterr(err, errlen, "%s: %s is below the minimum %s",
 		       kd->info.name, shown, los);
 		return -1;
 	}
 	if (x > hi) {
-		seterr(err, errlen, "%s: %s is above the maximum %s",
+		util_seterr(err, errlen, "%s: %s is above the maximum %s",
 		       kd->info.name, shown, his);
 		return -1;
 	}
 	if ((kd->flags & KF_POW2) && (x & (x - 1)) != 0) {
-		seterr(err, errlen, "%s: %s is not a power of two",
+		util_seterr(err, errlen, "%s: %s is not a power of two",
 		       kd->info.name, shown);
 		return -1;
 	}
@@ -364,7 +359,7 @@ static int parse_hostport(const struct keydef *kd, const char *text,
 	if (!*text || *p ||
 	    util_parse_hostport(text, hp.host, sizeof(hp.host), &hp.port) < 0 ||
 	    !hp.host[0]) {
-		seterr(err, errlen, "%s: expected host:port, got \"%s\"",
+		util_seterr(err, errlen, "%s: expected host:port, got \"%s\"",
 		       kd->info.name, text);
 		return -1;
 	}
@@ -386,7 +381,7 @@ static int parse_enum(const struct keydef *kd, const char *text,
 			v->i = i;
 			return 0;
 		}
-	seterr(err, errlen, "%s: unknown value \"%s\" (expected one of %s)",
+	util_seterr(err, errlen, "%s: unknown value \"%s\" (expected one of %s)",
 	       kd->info.name, text, kd->info.range);
 	return -1;
 }
@@ -709,7 +704,7 @@ static int setting_text(const struct keydef *kd, const config_setting_t *s,
 		want = "a size (an integer or a string like \"128M\")";
 		break;
 	}
-	seterr(msg, msglen, "%s: expected %s, got %s", kd->info.name, want,
+	util_seterr(msg, msglen, "%s: expected %s, got %s", kd->info.name, want,
 	       lc_type_name(t));
 	return -1;
 }
@@ -735,14 +730,14 @@ static int apply_config(struct conf *c, config_t *cfg, const char *path,
 		const char *gname = config_setting_name(g);
 
 		if (!gname || !is_group(gname)) {
-			seterr(err, errlen, "%s:%d: unknown group '%s'",
+			util_seterr(err, errlen, "%s:%d: unknown group '%s'",
 			       setting_file(g, path),
 			       (int)config_setting_source_line(g),
 			       gname ? gname : "?");
 			return -1;
 		}
 		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-			seterr(err, errlen, "%s:%d: '%s' must be a group { ... }",
+			util_seterr(err, errlen, "%s:%d: '%s' must be a group { ... }",
 			       setting_file(g, path),
 			       (int)config_setting_source_line(g), gname);
 			return -1;
@@ -761,7 +756,7 @@ static int apply_config(struct conf *c, config_t *cfg, const char *path,
 				 kname ? kname : "?");
 			kd = find_key(dotted);
 			if (!kd) {
-				seterr(err, errlen, "%s:%d: unknown key '%s'",
+				util_seterr(err, errlen, "%s:%d: unknown key '%s'",
 				       setting_file(k, path), line, dotted);
 				return -1;
 			}
@@ -769,7 +764,7 @@ static int apply_config(struct conf *c, config_t *cfg, const char *path,
 					 sizeof(num), &text, msg,
 					 sizeof(msg)) < 0 ||
 			    parse_value(kd, text, &v, msg, sizeof(msg)) < 0) {
-				seterr(err, errlen, "%s:%d: %s",
+				util_seterr(err, errlen, "%s:%d: %s",
 				       setting_file(k, path), line, msg);
 				return -1;
 			}
@@ -799,7 +794,7 @@ static int read_into(struct conf *work, const char *path, bool missing_ok,
 			*missing = true;
 			ret = 0;
 		} else
-			seterr(err, errlen, "%s: %s", path, strerror(saved));
+			util_seterr(err, errlen, "%s: %s", path, strerror(saved));
 		errno = saved;
 		goto done;
 	}
@@ -808,7 +803,7 @@ static int read_into(struct conf *work, const char *path, bool missing_ok,
 	saved = fstat(fileno(fp), &st) < 0 ? errno :
 		S_ISDIR(st.st_mode) ? EISDIR : 0;
 	if (saved) {
-		seterr(err, errlen, "%s: %s", path, strerror(saved));
+		util_seterr(err, errlen, "%s: %s", path, strerror(saved));
 		errno = saved;
 		goto done;
 	}
@@ -823,10 +818,10 @@ static int read_into(struct conf *work, const char *path, bool missing_ok,
 		const char *f = config_error_file(&cfg);
 
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			seterr(err, errlen, "%s: %s", f ? f : path,
+			util_seterr(err, errlen, "%s: %s", f ? f : path,
 			       config_error_text(&cfg));
 		else
-			seterr(err, errlen, "%s:%d: %s", f ? f : path,
+			util_seterr(err, errlen, "%s:%d: %s", f ? f : path,
 			       config_error_line(&cfg), config_error_text(&cfg));
 		errno = EINVAL;
 		goto done;
@@ -904,11 +899,11 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err,
 	int ret = -1;
 
 	if (!kd) {
-		seterr(err, errlen, "unknown key '%s'", key ? key : "");
+		util_seterr(err, errlen, "unknown key '%s'", key ? key : "");
 		goto done;
 	}
 	if (!value) {
-		seterr(err, errlen, "%s: missing value", kd->info.name);
+		util_seterr(err, errlen, "%s: missing value", kd->info.name);
 		goto done;
 	}
 	/* Typed values arrive with stray blanks or in double quotes. */

@@ -63,6 +63,11 @@ struct conf {
 		int retry_limit;      /* -1 = forever */
 	} target;
 	struct {
+		char *log_name;       /* "<repset> " + this, in agent.log_dir */
+		uint64_t log_max_length;
+		bool log_append;
+	} verify;
+	struct {
 		enum conf_capture plugin;
 		uint64_t block_size;
 	} capture;

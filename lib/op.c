@@ -66,7 +66,15 @@ static const struct kind_info *kind_info(uint16_t kind)
 		[DITTO_OP_MIRROR_END - 32] = { "MIRROR_END", 0, 0 },
 		[DITTO_OP_MARKER - 32] = { "MARKER", F_OFF, 0 },
 		[DITTO_OP_VERIFY - 32] = { "VERIFY",
-			F_PATH | F_OFF | F_LEN, 0 },
+			F_PATH | F_FLAGS | F_ATTR | F_MODE | F_UID | F_GID |
+			F_RDEV | F_OFF | F_LEN | F_DATA,
+			DITTO_VERIFY_CHECKSUM | DITTO_VERIFY_LINK },
+		[DITTO_OP_DIRLIST - 32] = { "DIRLIST", F_PATH | F_FLAGS | F_DATA,
+			DITTO_DIRLIST_FIRST | DITTO_DIRLIST_LAST |
+			DITTO_DIRLIST_ROOT },
+		[DITTO_OP_ORPHANS - 32] = { "ORPHANS", F_FLAGS | F_OFF | F_DATA,
+			DITTO_ORPHANS_DELETE | DITTO_ORPHANS_MOVE |
+			DITTO_ORPHANS_LOG },
 	};
 	const struct kind_info *k = NULL;
 
@@ -198,6 +206,65 @@ static int invalid(const char **why, const char *reason)
 	return -1;
 }
 
+/* DIRLIST data: names, each 1..255 bytes without '/', not "." or "..",
+ * each followed by a NUL. */
+static bool names_valid(const uint8_t *p, size_t len)
+{
+	size_t i = 0, n;
+
+	if (len && (!p || p[len - 1] != '\0'))
+		return false;
+	while (i < len) {
+		n = strlen((const char *)p + i);
+		if (n == 0 || n > 255 || memchr(p + i, '/', n) ||
+		    (n == 1 && p[i] == '.') ||
+		    (n == 2 && p[i] == '.' && p[i + 1] == '.'))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+/* Kind-specific rules beyond the field table. */
+static int validate_control(const struct ditto_op *op, const char **why)
+{
+	switch (op->kind) {
+	case DITTO_OP_VERIFY:
+		if (op->flags & DITTO_VERIFY_CHECKSUM) {
+			uint64_t blocks;
+
+			if (op->off == 0 || op->off > (1u << 30) ||
+			    op->data_len % 8)
+				return invalid(why, "verify: bad block size or hash list");
+			blocks = op->len / op->off + (op->len % op->off != 0);
+			if (blocks != op->data_len / 8)
+				return invalid(why, "verify: hash count does not match the size");
+		}
+		if ((op->flags & DITTO_VERIFY_LINK) &&
+		    !op_path_valid((const char *)op->data, op->data_len))
+			return invalid(why, "verify: invalid link group path");
+		break;
+	case DITTO_OP_DIRLIST:
+		if (!names_valid(op->data, op->data_len))
+			return invalid(why, "dirlist: invalid name list");
+		break;
+	case DITTO_OP_ORPHANS:
+		if ((op->flags & DITTO_ORPHANS_DELETE) &&
+		    (op->flags & DITTO_ORPHANS_MOVE))
+			return invalid(why, "orphans: DELETE and MOVE together");
+		if ((op->flags & DITTO_ORPHANS_MOVE) ?
+		    !op_path_valid((const char *)op->data, op->data_len) :
+		    op->data_len != 0)
+			return invalid(why, "orphans: invalid move directory");
+		if (op->off > OFF_MAX)
+			return invalid(why, "orphans: age out of range");
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
 int op_validate(const struct ditto_op *op, const char **why)
 {
 	const struct kind_info *k = kind_info(op->kind);
@@ -218,8 +285,12 @@ int op_validate(const struct ditto_op *op, const char **why)
 		return invalid(why, "offset does not fit off_t");
 	if ((f & F_LEN) && op->len > OFF_MAX - (f & F_OFF ? op->off : 0))
 		return invalid(why, "offset + length does not fit off_t");
-	if ((f & F_PATH) && !op_path_valid(op->path, op->path_len))
+	if (op->kind == DITTO_OP_DIRLIST && (op->flags & DITTO_DIRLIST_ROOT)) {
+		if (op->path_len != 0)
+			return invalid(why, "dirlist: a path with the root flag");
+	} else if ((f & F_PATH) && !op_path_valid(op->path, op->path_len)) {
 		return invalid(why, "invalid path");
+	}
 	if ((f & F_PATH2) && !op_path_valid(op->path2, op->path2_len))
 		return invalid(why, "invalid second path");
 	if ((f & F_TARGET) &&
@@ -240,7 +311,7 @@ int op_validate(const struct ditto_op *op, const char **why)
 		if ((f & F_OFF) && op->data_len > OFF_MAX - op->off)
 			return invalid(why, "offset + data length does not fit off_t");
 	}
-	return 0;
+	return validate_control(op, why);
 }
 
 size_t op_encoded_size(const struct ditto_op *op)

@@ -20,7 +20,8 @@
  *   SETATTR       path attr_mask + values    SETXATTR      path name data
  *   REMOVEXATTR   path name                  MIRROR_BEGIN  flags off
  *   MIRROR_END    (nothing)                  MARKER        off
- *   VERIFY        path off len
+ *   VERIFY        path flags attr_mask(+values) mode uid gid rdev off len data
+ *   DIRLIST       path flags data            ORPHANS       flags off data
  *
  * Rules (op_validate; op_encode and op_decode enforce them):
  *   path, and path2 of LINK/RENAME: op_path_valid. path2 of SYMLINK (the
@@ -30,7 +31,12 @@
  *   NOREPLACE and EXCHANGE; MIRROR_BEGIN's flags are free); attr_mask only
  *   DITTO_ATTR_* bits; offsets and off+len / off+data_len fit in an off_t.
  *   Decoding also refuses an unknown version or kind, any length longer than
- *   what is left, and trailing bytes. */
+ *   what is left, and trailing bytes. VERIFY with DITTO_VERIFY_CHECKSUM: off
+ *   (block size) 1..1 GiB and exactly one 8-byte hash per block of len;
+ *   DITTO_VERIFY_LINK: data is a valid path. DIRLIST: no path with
+ *   DITTO_DIRLIST_ROOT, a valid one without; data is NUL-terminated names
+ *   (1..255 bytes, no '/', not "." or ".."). ORPHANS: not DELETE and MOVE
+ *   together; data is a valid path with MOVE and empty without. */
 #ifndef DITTO_LIB_OP_H
 #define DITTO_LIB_OP_H
 
@@ -45,7 +51,7 @@
 /* Smallest and largest possible encodings (a loose upper bound), so framing
  * layers can refuse a length before reading it. */
 #define OP_ENCODED_MIN 11u
-#define OP_ENCODED_MAX (11u + 2 + 4 + 3 * 4 + 3 * 8 + 2 * 8 + \
+#define OP_ENCODED_MAX (11u + 2 + 4 + 6 * 4 + 3 * 8 + 2 * 8 + \
 			2 * (2 + DITTO_PATH_MAX) + 1 + DITTO_XATTR_NAME_MAX + \
 			4 + DITTO_OP_DATA_MAX)
 

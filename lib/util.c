@@ -69,6 +69,17 @@ char *util_xstrndup(const char *s, size_t n)
 	return p;
 }
 
+void util_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
 char *util_xasprintf(const char *fmt, ...)
 {
 	struct util_buf b;

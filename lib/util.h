@@ -18,6 +18,10 @@ void *util_xreallocarray(void *p, size_t nmemb, size_t size);
 char *util_xstrdup(const char *s);
 char *util_xstrndup(const char *s, size_t n);
 char *util_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Formats an error message into err (errlen bytes); err NULL or errlen 0:
+ * nothing. */
+void util_seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Copies at most size-1 bytes and always terminates; returns strlen(src) so a
  * caller detects truncation with `>= size`. */

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -79,6 +80,7 @@ const char *wire_type_name(unsigned type)
 	case WIRE_PING: return "PING";
 	case WIRE_PONG: return "PONG";
 	case WIRE_DISCONNECT: return "DISCONNECT";
+	case WIRE_REPORT: return "REPORT";
 	}
 	return "?";
 }
@@ -332,6 +334,34 @@ static int put_id_u64(struct util_buf *b, uint8_t type, uint32_t con_id,
 int wire_put_ack(struct util_buf *b, uint32_t con_id, uint64_t seq)
 {
 	return put_id_u64(b, WIRE_ACK, con_id, seq);
+}
+
+int wire_put_report(struct util_buf *b, const struct wire_report *r)
+{
+	size_t start, n = strnlen(r->path, WIRE_PATH_MAX + 1), i;
+
+	if (r->con_id == 0 || r->seq == 0 || (r->what & ~(uint32_t)WIRE_DIFF_ALL) ||
+	    r->nranges > WIRE_REPORT_RANGES || n > WIRE_PATH_MAX ||
+	    WIRE_REPORT_FIXED + n + 16 * (size_t)r->nranges > WIRE_MAX_CONTROL)
+		return -1;
+	start = frame_begin(b, WIRE_REPORT);
+	put_u32(b, r->con_id);
+	put_u64(b, r->seq);
+	put_u32(b, r->what);
+	put_u32(b, r->result);
+	put_u64(b, r->size);
+	put_u64(b, (uint64_t)r->mtime_ns);
+	put_u32(b, r->mode);
+	put_u32(b, r->uid);
+	put_u32(b, r->gid);
+	put_str(b, r->path, n);
+	put_u32(b, r->nranges);
+	for (i = 0; i < r->nranges; i++) {
+		put_u64(b, r->ranges[i].off);
+		put_u64(b, r->ranges[i].len);
+	}
+	frame_end(b, start);
+	return 0;
 }
 
 static int put_one_u32(struct util_buf *b, uint8_t type, uint32_t v)
@@ -736,6 +766,45 @@ int wire_get_ack(const struct wire_frame *f, struct wire_ack *out)
 	return cur_done(&c) && out->con_id ? 0 : -1;
 }
 
+int wire_get_report(const struct wire_frame *f, struct wire_report *out)
+{
+	struct cur c;
+	uint16_t n;
+	uint32_t i;
+	const uint8_t *p;
+
+	memset(out, 0, offsetof(struct wire_report, ranges));
+	if (!frame_open(f, WIRE_REPORT, &c))
+		return -1;
+	out->con_id = get_u32(&c);
+	out->seq = get_u64(&c);
+	out->what = get_u32(&c);
+	out->result = get_u32(&c);
+	out->size = get_u64(&c);
+	out->mtime_ns = (int64_t)get_u64(&c);
+	out->mode = get_u32(&c);
+	out->uid = get_u32(&c);
+	out->gid = get_u32(&c);
+	/* The path may be empty, unlike get_str's paths. */
+	n = get_u16(&c);
+	if (n > WIRE_PATH_MAX)
+		return -1;
+	p = take(&c, n);
+	if (c.bad || memchr(p, '\0', n))
+		return -1;
+	memcpy(out->path, p, n);
+	out->path[n] = '\0';
+	out->nranges = get_u32(&c);
+	if (c.bad || out->nranges > WIRE_REPORT_RANGES)
+		return -1;
+	for (i = 0; i < out->nranges; i++) {
+		out->ranges[i].off = get_u64(&c);
+		out->ranges[i].len = get_u64(&c);
+	}
+	return cur_done(&c) && out->con_id && out->seq &&
+	       !(out->what & ~(uint32_t)WIRE_DIFF_ALL) ? 0 : -1;
+}
+
 static int get_one_u32(const struct wire_frame *f, uint8_t type, uint32_t *v)
 {
 	struct cur c;
@@ -932,20 +1001,6 @@ const char *wire_reader_error(const struct wire_reader *r)
 
 /* ---- key file --------------------------------------------------------------------- */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static bool is_space(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
@@ -965,21 +1020,21 @@ int wire_key_load(const char *path, uint8_t *key, size_t *len, char *err,
 	/* O_NONBLOCK: a FIFO planted at the path must not hang the agent. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
-		seterr(err, errlen, "cannot open key file %s: %s", path,
+		util_seterr(err, errlen, "cannot open key file %s: %s", path,
 		       strerror(errno));
 		goto done;
 	}
 	if (fstat(fd, &st) < 0) {
-		seterr(err, errlen, "cannot stat key file %s: %s", path,
+		util_seterr(err, errlen, "cannot stat key file %s: %s", path,
 		       strerror(errno));
 		goto done;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "key file %s is not a regular file", path);
+		util_seterr(err, errlen, "key file %s is not a regular file", path);
 		goto done;
 	}
 	if (st.st_mode & (S_IROTH | S_IWOTH)) {
-		seterr(err, errlen,
+		util_seterr(err, errlen,
 		       "key file %s is %s by other users (mode %04o); "
 		       "chmod 600 it", path,
 		       st.st_mode & S_IROTH ? "readable" : "writable",
@@ -988,12 +1043,12 @@ int wire_key_load(const char *path, uint8_t *key, size_t *len, char *err,
 	}
 	n = util_read_full(fd, buf, sizeof(buf));
 	if (n < 0) {
-		seterr(err, errlen, "cannot read key file %s: %s", path,
+		util_seterr(err, errlen, "cannot read key file %s: %s", path,
 		       strerror(errno));
 		goto done;
 	}
 	if ((size_t)n > KEY_FILE_MAX) {
-		seterr(err, errlen, "key file %s is too large for a key", path);
+		util_seterr(err, errlen, "key file %s is too large for a key", path);
 		goto done;
 	}
 	a = 0;
@@ -1003,11 +1058,11 @@ int wire_key_load(const char *path, uint8_t *key, size_t *len, char *err,
 	while (z > a && is_space((unsigned char)buf[z - 1]))
 		z--;
 	if (a == z) {
-		seterr(err, errlen, "key file %s is empty", path);
+		util_seterr(err, errlen, "key file %s is empty", path);
 		goto done;
 	}
 	if (z - a > WIRE_KEY_MAX) {
-		seterr(err, errlen, "key in %s is longer than %d bytes", path,
+		util_seterr(err, errlen, "key in %s is longer than %d bytes", path,
 		       WIRE_KEY_MAX);
 		goto done;
 	}
@@ -1015,7 +1070,7 @@ int wire_key_load(const char *path, uint8_t *key, size_t *len, char *err,
 		unsigned char c = (unsigned char)buf[i];
 
 		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			seterr(err, errlen,
+			util_seterr(err, errlen,
 			       "key file %s contains control characters", path);
 			goto done;
 		}
@@ -1054,7 +1109,7 @@ int wire_key_create(const char *path, char *err, size_t errlen)
 	int fd = -1, ret = -1;
 
 	if (random_bytes(raw, sizeof(raw)) < 0) {
-		seterr(err, errlen, "cannot get random bytes for %s: %s", path,
+		util_seterr(err, errlen, "cannot get random bytes for %s: %s", path,
 		       strerror(errno));
 		goto done;
 	}
@@ -1066,12 +1121,12 @@ int wire_key_create(const char *path, char *err, size_t errlen)
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 		  0600);
 	if (fd < 0) {
-		seterr(err, errlen, "cannot create key file %s: %s", path,
+		util_seterr(err, errlen, "cannot create key file %s: %s", path,
 		       strerror(errno));
 		goto done;
 	}
 	if (util_write_full(fd, text, sizeof(text)) < 0 || fsync(fd) < 0) {
-		seterr(err, errlen, "cannot write key file %s: %s", path,
+		util_seterr(err, errlen, "cannot write key file %s: %s", path,
 		       strerror(errno));
 		unlink(path);
 		goto done;
@@ -1079,7 +1134,7 @@ int wire_key_create(const char *path, char *err, size_t errlen)
 	ret = 0;
 done:
 	if (fd >= 0 && close(fd) < 0 && ret == 0) {
-		seterr(err, errlen, "cannot write key file %s: %s", path,
+		util_seterr(err, errlen, "cannot write key file %s: %s", path,
 		       strerror(errno));
 		unlink(path);
 		ret = -1;

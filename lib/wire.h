@@ -61,6 +61,14 @@
  *   RESUME      target asks the source to stop / resume sending
  *   PING, PONG  u64 token (PONG echoes the PING's token)
  *   DISCONNECT  u32 con_id
+ *   REPORT      u32 con_id | u64 seq | u32 what | u32 result | u64 size |
+ *               i64 mtime_ns | u32 mode | u32 uid | u32 gid | str path
+ *               (may be empty) | u32 n (<= WIRE_REPORT_RANGES) |
+ *               n x (u64 off | u64 len): the target's answer to the VERIFY
+ *               or DIRLIST op seq, sent when it applies that op, so before
+ *               the ACK that covers it. what: WIRE_DIFF_* bits (0: same);
+ *               size..gid: the target's entry; ranges: the blocks whose
+ *               checksums differ; path: an orphan's path (DIRLIST).
  *   ERROR       u32 code | u8 version the sender speaks | str message;
  *               the sender closes after it
  *   Names (agent, repset) are 1..WIRE_NAME_MAX bytes without control
@@ -113,6 +121,7 @@ enum wire_type {
 	WIRE_PING = 23,
 	WIRE_PONG = 24,
 	WIRE_DISCONNECT = 25,
+	WIRE_REPORT = 26,
 };
 
 /* Codes for ERROR and CONNECT_ERR. Agent-specific codes start at 1000. */
@@ -202,6 +211,49 @@ int wire_put_ping(struct util_buf *b, uint64_t token);
 int wire_put_pong(struct util_buf *b, uint64_t token);
 int wire_put_disconnect(struct util_buf *b, uint32_t con_id);
 
+/* REPORT: what differs between the source's entry and the target's. */
+#define WIRE_DIFF_MISSING 0x001 /* not on the target */
+#define WIRE_DIFF_TYPE 0x002
+#define WIRE_DIFF_SIZE 0x004
+#define WIRE_DIFF_MTIME 0x008
+#define WIRE_DIFF_MODE 0x010
+#define WIRE_DIFF_OWNER 0x020
+#define WIRE_DIFF_DATA 0x040    /* block checksums (ranges say which) */
+#define WIRE_DIFF_LINK 0x080    /* symlink target or hard-link group */
+#define WIRE_DIFF_ORPHAN 0x200  /* on the target only (DIRLIST) */
+#define WIRE_DIFF_ERROR 0x400   /* the target could not compare */
+#define WIRE_DIFF_ALL 0x6ff
+/* REPORT result for an orphan: what the target did with it. */
+enum wire_orphan_result {
+	WIRE_ORPHAN_FOUND = 0,
+	WIRE_ORPHAN_DELETED = 1,
+	WIRE_ORPHAN_MOVED = 2,
+	WIRE_ORPHAN_YOUNG = 3,  /* newer than the age limit: left */
+	WIRE_ORPHAN_FAILED = 4,
+};
+#define WIRE_REPORT_RANGES 400
+/* Payload bytes besides the path and the ranges: a long path and many
+ * ranges do not fit together (they never come together). */
+#define WIRE_REPORT_FIXED 54u
+struct wire_range {
+	uint64_t off, len;
+};
+struct wire_report {
+	uint32_t con_id;
+	uint64_t seq;
+	uint32_t what;
+	uint32_t result;
+	uint64_t size;
+	int64_t mtime_ns;
+	uint32_t mode, uid, gid;
+	char path[WIRE_PATH_MAX + 1]; /* "" when none */
+	uint32_t nranges;
+	struct wire_range ranges[WIRE_REPORT_RANGES];
+};
+/* -1 for con_id 0, seq 0, unknown what bits, too many ranges, or a path
+ * and ranges together longer than WIRE_MAX_CONTROL. */
+int wire_put_report(struct util_buf *b, const struct wire_report *r);
+
 /* BATCH built in place: begin writes the header, add appends one record,
  * end patches count and length. add returns -1 (batch unchanged) for an
  * empty record or when the record would push the payload past
@@ -288,6 +340,7 @@ int wire_get_batch(const struct wire_frame *f, struct wire_batch *out);
 int wire_batch_next(struct wire_batch *bt, uint64_t *seq, const uint8_t **rec,
 		    uint32_t *len);
 int wire_get_ack(const struct wire_frame *f, struct wire_ack *out);
+int wire_get_report(const struct wire_frame *f, struct wire_report *out);
 /* PAUSE and RESUME: *con_id may be 0 (all connections). */
 int wire_get_pause(const struct wire_frame *f, uint32_t *con_id);
 int wire_get_resume(const struct wire_frame *f, uint32_t *con_id);

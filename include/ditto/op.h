@@ -39,8 +39,35 @@ enum ditto_op_kind {
 	DITTO_OP_MIRROR_BEGIN = 32, /* flags = mirror type, off = total bytes expected */
 	DITTO_OP_MIRROR_END = 33,
 	DITTO_OP_MARKER = 34,       /* a task marker / barrier: off = marker id */
-	DITTO_OP_VERIFY = 35,       /* path, off, len: ask for block checksums */
+	/* Compare one entry with the source's and report (never change
+	 * anything): path, flags DITTO_VERIFY_*, mode (type and permission
+	 * bits), uid, gid, rdev (devices), len = size (regular files),
+	 * mtime_ns with attr_mask DITTO_ATTR_MTIME, off = block size of the
+	 * hashes in data (DITTO_VERIFY_CHECKSUM: XXH3-64 of each block,
+	 * 8 bytes little-endian, the last block short); data otherwise holds a
+	 * symlink's target, or with DITTO_VERIFY_LINK the path of the first
+	 * name of the hard-link group this name must share an inode with. */
+	DITTO_OP_VERIFY = 35,
+	/* The names the source has in one directory (orphan detection):
+	 * path (empty with DITTO_DIRLIST_ROOT: the target root), flags, data =
+	 * names, each NUL-terminated. A long listing comes in several ops,
+	 * the first with DITTO_DIRLIST_FIRST, the last with DITTO_DIRLIST_LAST. */
+	DITTO_OP_DIRLIST = 36,
+	/* What to do with orphans from now on: flags DITTO_ORPHANS_*, off =
+	 * minimum age in seconds (0: all), data = the move directory (a
+	 * relative path) with DITTO_ORPHANS_MOVE. */
+	DITTO_OP_ORPHANS = 37,
 };
+
+#define DITTO_VERIFY_CHECKSUM 0x1
+#define DITTO_VERIFY_LINK 0x2
+#define DITTO_VERIFY_HASH_MAX (DITTO_OP_DATA_MAX / 8) /* hashes in one op */
+#define DITTO_DIRLIST_FIRST 0x1
+#define DITTO_DIRLIST_LAST 0x2
+#define DITTO_DIRLIST_ROOT 0x4
+#define DITTO_ORPHANS_DELETE 0x1 /* neither: report only */
+#define DITTO_ORPHANS_MOVE 0x2
+#define DITTO_ORPHANS_LOG 0x4    /* name each orphan in the target's log */
 
 #define DITTO_FALLOC_KEEP_SIZE 0x1
 #define DITTO_FALLOC_PUNCH_HOLE 0x2

@@ -64,6 +64,7 @@ static void check_frame(const struct wire_frame *f)
 		struct wire_connect_ok ok;
 		struct wire_connect_err ce;
 		struct wire_ack a;
+		struct wire_report rp;
 	} u;
 	uint8_t mac[WIRE_MAC_LEN];
 	struct util_buf b;
@@ -145,6 +146,10 @@ static void check_frame(const struct wire_frame *f)
 	case WIRE_DISCONNECT:
 		if (wire_get_disconnect(f, &id) == 0)
 			rc = wire_put_disconnect(&b, id);
+		break;
+	case WIRE_REPORT:
+		if (wire_get_report(f, &u.rp) == 0)
+			rc = wire_put_report(&b, &u.rp);
 		break;
 	default:
 		/* The reader only returns known types. */

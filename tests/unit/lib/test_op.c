@@ -18,7 +18,7 @@ static const uint16_t all_kinds[] = {
 	DITTO_OP_LINK, DITTO_OP_UNLINK, DITTO_OP_RMDIR, DITTO_OP_RENAME,
 	DITTO_OP_SETATTR, DITTO_OP_SETXATTR, DITTO_OP_REMOVEXATTR,
 	DITTO_OP_BLOCK_WRITE, DITTO_OP_MIRROR_BEGIN, DITTO_OP_MIRROR_END,
-	DITTO_OP_MARKER, DITTO_OP_VERIFY,
+	DITTO_OP_MARKER, DITTO_OP_VERIFY, DITTO_OP_DIRLIST, DITTO_OP_ORPHANS,
 };
 
 static bool bytes_eq(const void *a, uint32_t alen, const void *b,
@@ -144,8 +144,25 @@ static void sample_op(struct ditto_op *op, uint16_t kind, uint64_t seq)
 		break;
 	case DITTO_OP_VERIFY:
 		op_set_path(op, "v", 1);
+		op->flags = DITTO_VERIFY_CHECKSUM;
+		op->attr_mask = DITTO_ATTR_MTIME;
+		op->mtime_ns = 1700000000123456789ll;
+		op->mode = 0100644;
+		op->uid = 7;
+		op->gid = 8;
 		op->off = 65536;
-		op->len = 65536;
+		op->len = 65537;
+		op_set_data(op, "0123456789abcdef", 16);
+		break;
+	case DITTO_OP_DIRLIST:
+		op_set_path(op, "d", 1);
+		op->flags = DITTO_DIRLIST_FIRST | DITTO_DIRLIST_LAST;
+		op_set_data(op, "a\0b c\0\xff\0", 8);
+		break;
+	case DITTO_OP_ORPHANS:
+		op->flags = DITTO_ORPHANS_MOVE | DITTO_ORPHANS_LOG;
+		op->off = 3600;
+		op_set_data(op, "orphans/here", 12);
 		break;
 	default:
 		cr_assert_fail("no sample for kind %u", kind);
@@ -679,7 +696,7 @@ Test(op, encode_refuses_invalid)
 
 	/* Unknown kinds. */
 	{
-		static const uint16_t bad[] = { 0, 16, 31, 36, 0xffff };
+		static const uint16_t bad[] = { 0, 16, 31, 38, 0xffff };
 
 		for (i = 0; i < UTIL_ARRAY_SIZE(bad); i++) {
 			op_init(&op, bad[i]);
@@ -851,7 +868,8 @@ Test(op, truncation_at_every_offset)
 		size_t cut;
 
 		sample_op(&op, all_kinds[k], 0x1122334455667788ull);
-		if (op.data) {
+		/* Structured data (hashes, names, a path) keeps its sample. */
+		if (op.data && all_kinds[k] < 32) {
 			uint8_t d[3000];
 
 			memset(d, 0x5a, sizeof(d));
@@ -952,5 +970,72 @@ Test(op, encode_appends)
 		     "two ops decoded as one");
 	op_free(&a);
 	op_free(&b2);
+	util_buf_free(&b);
+}
+
+/* The control ops carry structured data; what a peer could forge in it must
+ * be refused at decode time, before the target looks at it. */
+Test(op, control_op_rules)
+{
+	struct util_buf b;
+	struct ditto_op op;
+	const char *why;
+
+	util_buf_init(&b);
+	/* VERIFY: hashes must match the size and block size. */
+	sample_op(&op, DITTO_OP_VERIFY, 1);
+	op.len = 65536 * 3;
+	cr_expect_lt(op_validate(&op, &why), 0, "3 blocks, 2 hashes");
+	op.len = 65536 * 2;
+	cr_expect_eq(op_validate(&op, &why), 0);
+	op.off = 0;
+	cr_expect_lt(op_validate(&op, &why), 0, "block size 0");
+	op.off = 65536;
+	op_set_data(&op, "0123456", 7);
+	op.len = 1;
+	cr_expect_lt(op_validate(&op, &why), 0, "hash list not a multiple of 8");
+	op.flags = DITTO_VERIFY_LINK;
+	op_set_data(&op, "../x", 4);
+	cr_expect_lt(op_validate(&op, &why), 0, "link path escaping");
+	op_set_data(&op, "first/name", 10);
+	cr_expect_eq(op_validate(&op, &why), 0);
+	op_free(&op);
+
+	/* DIRLIST: names and the root flag. */
+	sample_op(&op, DITTO_OP_DIRLIST, 1);
+	op_set_data(&op, "a\0b", 3);
+	cr_expect_lt(op_validate(&op, &why), 0, "unterminated name");
+	op_set_data(&op, "a\0\0", 3);
+	cr_expect_lt(op_validate(&op, &why), 0, "empty name");
+	op_set_data(&op, "a/b\0", 4);
+	cr_expect_lt(op_validate(&op, &why), 0, "slash in a name");
+	op_set_data(&op, "..\0", 3);
+	cr_expect_lt(op_validate(&op, &why), 0, "dot-dot");
+	op_set_data(&op, "", 0);
+	cr_expect_eq(op_validate(&op, &why), 0, "an empty directory");
+	op.flags |= DITTO_DIRLIST_ROOT;
+	cr_expect_lt(op_validate(&op, &why), 0, "root flag with a path");
+	free(op.path);
+	op.path = NULL;
+	op.path_len = 0;
+	cr_expect_eq(op_validate(&op, &why), 0, "the root");
+	cr_assert_eq(op_encode(&op, &b), 0);
+	op_free(&op);
+	cr_assert_eq(op_decode((const uint8_t *)b.data, b.len, &op), 0);
+	cr_expect_eq(op.path_len, 0);
+	cr_expect(op.flags & DITTO_DIRLIST_ROOT);
+	op_free(&op);
+
+	/* ORPHANS: one action; a move directory only with MOVE. */
+	sample_op(&op, DITTO_OP_ORPHANS, 1);
+	op.flags |= DITTO_ORPHANS_DELETE;
+	cr_expect_lt(op_validate(&op, &why), 0, "delete and move");
+	op.flags = DITTO_ORPHANS_DELETE;
+	cr_expect_lt(op_validate(&op, &why), 0, "a directory without MOVE");
+	op_set_data(&op, "", 0);
+	cr_expect_eq(op_validate(&op, &why), 0);
+	op.flags = DITTO_ORPHANS_MOVE;
+	cr_expect_lt(op_validate(&op, &why), 0, "MOVE without a directory");
+	op_free(&op);
 	util_buf_free(&b);
 }

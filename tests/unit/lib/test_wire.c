@@ -88,12 +88,23 @@ static void put_all(struct util_buf *b)
 	cr_assert_eq(wire_put_ping(b, 0xdeadbeefcafef00dull), 0);
 	cr_assert_eq(wire_put_pong(b, 42), 0);
 	cr_assert_eq(wire_put_disconnect(b, 7), 0);
+	{
+		static struct wire_report rp = {
+			.con_id = 7, .seq = 102, .what = WIRE_DIFF_DATA | WIRE_DIFF_MTIME,
+			.size = 1 << 20, .mtime_ns = -5, .mode = 0100644, .uid = 1,
+			.gid = 2, .path = "", .nranges = 2,
+			.ranges = { { 0, 65536 }, { 1 << 19, 131072 } },
+		};
+
+		cr_assert_eq(wire_put_report(b, &rp), 0);
+	}
 }
 
 static const uint8_t ALL_TYPES[] = {
 	WIRE_HELLO, WIRE_CHALLENGE, WIRE_AUTH, WIRE_READY, WIRE_ERROR,
 	WIRE_CONNECT, WIRE_CONNECT_OK, WIRE_CONNECT_ERR, WIRE_BATCH, WIRE_ACK,
 	WIRE_PAUSE, WIRE_RESUME, WIRE_PING, WIRE_PONG, WIRE_DISCONNECT,
+	WIRE_REPORT,
 };
 
 /* Decodes with the decoder of f's type; checks the values put_all wrote. */
@@ -108,6 +119,7 @@ static int check_frame(const struct wire_frame *f, bool check_values)
 		struct wire_connect_err ce;
 		struct wire_batch bt;
 		struct wire_ack a;
+		struct wire_report rp;
 	} u;
 	uint8_t mac[WIRE_MAC_LEN];
 	uint32_t id;
@@ -234,6 +246,20 @@ static int check_frame(const struct wire_frame *f, bool check_values)
 			return -1;
 		if (check_values)
 			cr_expect_eq(id, 7);
+		return 0;
+	case WIRE_REPORT:
+		if (wire_get_report(f, &u.rp) < 0)
+			return -1;
+		if (check_values) {
+			cr_expect_eq(u.rp.seq, 102);
+			cr_expect_eq(u.rp.what, WIRE_DIFF_DATA | WIRE_DIFF_MTIME);
+			cr_expect_eq(u.rp.mtime_ns, -5);
+			cr_expect_eq(u.rp.mode, 0100644);
+			cr_expect_str_eq(u.rp.path, "");
+			cr_expect_eq(u.rp.nranges, 2);
+			cr_expect_eq(u.rp.ranges[1].off, 1 << 19);
+			cr_expect_eq(u.rp.ranges[1].len, 131072);
+		}
 		return 0;
 	}
 	cr_assert_fail("unexpected type %u", f->type);
@@ -1366,4 +1392,60 @@ Test(wire, names)
 	cr_expect_str_eq(wire_type_name(0), "?");
 	cr_expect_str_eq(wire_strerror(WIRE_E_AUTH), "authentication failed");
 	cr_expect_str_eq(wire_strerror(12345), "unknown error");
+}
+
+/* A REPORT names an orphan or lists ranges; what cannot fit one control
+ * frame, or says something unknown, is refused on both ends. */
+Test(wire, report_limits)
+{
+	static struct wire_report r;
+	struct util_buf b;
+	struct wire_reader rd;
+	struct wire_frame f;
+
+	util_buf_init(&b);
+	memset(&r, 0, sizeof(r));
+	r.con_id = 3;
+	r.seq = 9;
+	r.what = WIRE_DIFF_ORPHAN;
+	memset(r.path, 'p', WIRE_PATH_MAX);
+	cr_assert_eq(wire_put_report(&b, &r), 0, "longest path alone fits");
+	r.nranges = WIRE_REPORT_RANGES;
+	cr_expect_lt(wire_put_report(&b, &r), 0, "a long path and many ranges");
+	r.path[0] = '\0';
+	cr_expect_eq(wire_put_report(&b, &r), 0, "many ranges alone fit");
+	r.nranges = WIRE_REPORT_RANGES + 1;
+	cr_expect_lt(wire_put_report(&b, &r), 0);
+	r.nranges = 0;
+	r.what = 0x100;
+	cr_expect_lt(wire_put_report(&b, &r), 0, "unknown bit");
+	r.what = 0;
+	r.seq = 0;
+	cr_expect_lt(wire_put_report(&b, &r), 0, "seq 0");
+	wire_reader_init(&rd);
+	wire_reader_feed(&rd, b.data, b.len);
+	cr_assert_eq(wire_reader_next(&rd, &f), 1, "%s", wire_reader_error(&rd));
+	cr_expect_eq(wire_get_report(&f, &r), 0);
+	cr_expect_eq(strlen(r.path), WIRE_PATH_MAX);
+	cr_assert_eq(wire_reader_next(&rd, &f), 1, "%s", wire_reader_error(&rd));
+	cr_expect_eq(wire_get_report(&f, &r), 0);
+	cr_expect_eq(r.nranges, WIRE_REPORT_RANGES);
+	/* Forged: a count above the limit. */
+	{
+		static uint8_t raw[WIRE_MAX_CONTROL + 16];
+		struct wire_frame g = f;
+
+		cr_assert_eq(f.len, WIRE_REPORT_FIXED + 16 * WIRE_REPORT_RANGES);
+		memcpy(raw, f.payload, f.len);
+		g.payload = raw;
+		cr_expect_eq(wire_get_report(&g, &r), 0);
+		/* u32 n follows the empty path; 16 more bytes make the frame
+		 * consistent with the forged count. */
+		raw[50] = (uint8_t)((WIRE_REPORT_RANGES + 1) & 0xff);
+		raw[51] = (uint8_t)((WIRE_REPORT_RANGES + 1) >> 8);
+		g.len = f.len + 16;
+		cr_expect_lt(wire_get_report(&g, &r), 0);
+	}
+	wire_reader_free(&rd);
+	util_buf_free(&b);
 }
