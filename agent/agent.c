@@ -14,6 +14,7 @@
 
 #include "control.h"
 #include "repset.h"
+#include "restore.h"
 #include "source.h"
 #include "target.h"
 #include "dtlog.h"
@@ -336,6 +337,7 @@ int agent_save_repsets(struct agent *a, char *err, size_t errlen)
 
 void agent_fini(struct agent *a)
 {
+	restore_free_all(a);
 	source_free(a->source);
 	a->source = NULL;
 	target_free(a->target);

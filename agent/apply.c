@@ -1169,6 +1169,9 @@ int apply_op(struct apply_root *r, const struct ditto_op *op, char *err,
 	case DITTO_OP_MIRROR_END:
 	case DITTO_OP_MARKER:
 	case DITTO_OP_VERIFY:
+	case DITTO_OP_DIRLIST:
+	case DITTO_OP_ORPHANS:
+	case DITTO_OP_REPSET_BACKUP:
 		return 0; /* the caller acts on control ops */
 	case DITTO_OP_BLOCK_WRITE:
 		return fail(&c, -EOPNOTSUPP,

@@ -51,7 +51,8 @@
  *   and RENAME (destination). A non-directory in an intermediate position is
  *   never replaced: -ENOTDIR (or -ELOOP for a symlink).
  *   BLOCK_WRITE: -EOPNOTSUPP (block devices are applied elsewhere). Control
- *   ops (MIRROR_BEGIN/END, MARKER, VERIFY): 0, nothing done.
+ *   ops (MIRROR_BEGIN/END, MARKER, VERIFY, DIRLIST, ORPHANS, REPSET_BACKUP):
+ *   0, nothing done (the target acts on them itself).
  *
  * Not thread-safe per root; distinct roots are independent. */
 #ifndef DITTO_APPLY_H

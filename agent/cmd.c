@@ -13,7 +13,9 @@
 #include "conf.h"
 #include "dtlog.h"
 #include "repset.h"
+#include "restore.h"
 #include "source.h"
+#include "wire.h"
 #include "target.h"
 
 struct cmd_def {
@@ -625,6 +627,52 @@ static int64_t cmd_waitonqueue(struct agent *a, const struct cmd_caller *who,
 	return rc < 0 ? CMD_E_PARAM : rc;
 }
 
+/* RESTORE name FROM target [TO host[:port]] [OVERWRITE] [NEWER] [CHECKSUM]
+ *         [BACKUPSET] [NOWAIT]  (admin)
+ * RESTORE RESULT name: 0 running, 1 complete, -1 failed. dtcl waits. */
+static int64_t cmd_restore(struct agent *a, const struct cmd_caller *who,
+			   const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	const struct ctlproto_arg *v = cmd->argv;
+	struct restore_request r;
+	size_t i;
+
+	if (cmd->argc == 3 && arg_is(&v[1], "RESULT")) {
+		int rc = restore_result(a, v[2].text, out);
+
+		return rc < 0 ? CMD_E_UNKNOWN : rc;
+	}
+	if (who->access != CTLPROTO_ACCESS_ADMIN) {
+		util_buf_printf(out, "RESTORE: permission denied: needs root or group %s\n",
+				a->conf.agent.admin_group);
+		return CMD_E_UNKNOWN;
+	}
+	if (cmd->argc < 4 || !arg_is(&v[2], "FROM"))
+		goto usage;
+	memset(&r, 0, sizeof(r));
+	r.repset = v[1].text;
+	r.from = v[3].text;
+	for (i = 4; i < cmd->argc; i++) {
+		if (arg_is(&v[i], "TO") && i + 1 < cmd->argc)
+			r.to = v[++i].text;
+		else if (arg_is(&v[i], "OVERWRITE"))
+			r.options |= WIRE_RESTORE_OVERWRITE;
+		else if (arg_is(&v[i], "NEWER"))
+			r.options |= WIRE_RESTORE_NEWER;
+		else if (arg_is(&v[i], "CHECKSUM"))
+			r.options |= WIRE_RESTORE_CHECKSUM;
+		else if (arg_is(&v[i], "BACKUPSET"))
+			r.options |= WIRE_RESTORE_BACKUPSET;
+		else if (!arg_is(&v[i], "NOWAIT"))
+			goto usage;
+	}
+	return restore_start(a, &r, out) < 0 ? CMD_E_PARAM : 1;
+usage:
+	util_buf_puts(out, "usage: RESTORE name FROM target[:port] [TO source[:port]] [OVERWRITE] [NEWER] [CHECKSUM] [BACKUPSET] [NOWAIT]\n"
+			   "       RESTORE RESULT name\n");
+	return CMD_E_SYNTAX;
+}
+
 static const struct cmd_def cmds[] = {
 	{ "STATUS", false, cmd_status },
 	{ "GET", false, cmd_get },
@@ -638,6 +686,7 @@ static const struct cmd_def cmds[] = {
 	{ "WAITONMIRROR", false, cmd_waitonmirror },
 	{ "VERIFY", false, cmd_verify }, /* RESULT read-only, the rest checks */
 	{ "ORPHANS", true, cmd_orphans },
+	{ "RESTORE", false, cmd_restore }, /* RESULT read-only, the rest checks */
 };
 
 int64_t cmd_execute(struct agent *a, const struct cmd_caller *who,

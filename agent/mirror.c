@@ -606,13 +606,20 @@ static int list_dir(struct mirror_walk *w, int fd)
 
 		if (de->d_name[0] == '.' && (nl == 1 || (nl == 2 && de->d_name[1] == '.')))
 			continue;
-		if (off + nl > MIRROR_ABS_MAX)
+		/* When in doubt, list the name: a name left out is an orphan to
+		 * the target, which may delete it. */
+		if (off + nl > MIRROR_ABS_MAX) {
+			util_buf_append(&w->names, de->d_name, nl + 1);
 			continue;
+		}
 		if (de->d_type == DT_UNKNOWN) {
 			struct stat st;
 
-			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				if (errno != ENOENT)
+					util_buf_append(&w->names, de->d_name, nl + 1);
 				continue;
+			}
 			is_dir = S_ISDIR(st.st_mode);
 		}
 		if (w->o.match) {
@@ -1290,6 +1297,10 @@ int mirror_send_ranges(struct mirror_walk *w, const char *abs, const char *path,
 		return -1;
 	memcpy(p, path, plen);
 	p[plen] = '\0';
+	/* Warnings name the file being repaired. */
+	w->abs_len = strnlen(abs, MIRROR_ABS_MAX);
+	memcpy(w->abs, abs, w->abs_len);
+	w->abs[w->abs_len] = '\0';
 	fd = open_nofollow(w, AT_FDCWD, abs, O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		if (fd >= 0)

@@ -1604,37 +1604,73 @@ const struct repset *repset_db_device_owner(const struct repset_db *db,
 
 /* ---- persistence ----------------------------------------------------- */
 
+void repset_format_one(const struct repset *rs, struct util_buf *out)
+{
+	size_t j;
+
+	util_buf_printf(out, "\nrepset %s seq %" PRIu64 " generation %" PRIu64 "\n",
+			rs->name, rs->seq, rs->generation);
+	for (j = 0; j < rs->nrules; j++) {
+		const struct rule *r = &rs->rules[j];
+
+		util_buf_printf(out, "rule %s %s ",
+				r->pub.type == REPSET_EXCLUDE ? "exclude" : "include",
+				r->pub.recursive ? "recursive" : "nonrecursive");
+		quote(out, r->path);
+		util_buf_puts(out, "\n");
+	}
+	for (j = 0; j < rs->ndevs; j++) {
+		util_buf_puts(out, "device ");
+		quote(out, rs->devs[j]);
+		util_buf_puts(out, "\n");
+	}
+	util_buf_puts(out, "end\n");
+}
+
 void repset_db_format(const struct repset_db *db, struct util_buf *out)
 {
-	size_t i, j;
+	size_t i;
 
 	util_buf_puts(out, "# Ditto replication sets, written by dittod. "
 		      "Edit only while it is stopped.\n");
 	util_buf_puts(out, "ditto-repsets " FORMAT_VERSION "\n");
-	for (i = 0; i < db->n; i++) {
-		const struct repset *rs = db->sets[i];
+	for (i = 0; i < db->n; i++)
+		repset_format_one(db->sets[i], out);
+}
 
-		util_buf_printf(out, "\nrepset %s seq %" PRIu64
-				" generation %" PRIu64 "\n", rs->name,
-				rs->seq, rs->generation);
-		for (j = 0; j < rs->nrules; j++) {
-			const struct rule *r = &rs->rules[j];
+int repset_db_import(struct repset_db *db, const char *text, size_t len,
+		     const char *name, char *err, size_t errlen)
+{
+	struct repset_db *tmp = repset_db_new();
+	const struct repset *rs;
+	char msg[512];
+	size_t i;
+	int ret = -1;
 
-			util_buf_printf(out, "rule %s %s ",
-					r->pub.type == REPSET_EXCLUDE ?
-					"exclude" : "include",
-					r->pub.recursive ?
-					"recursive" : "nonrecursive");
-			quote(out, r->path);
-			util_buf_puts(out, "\n");
-		}
-		for (j = 0; j < rs->ndevs; j++) {
-			util_buf_puts(out, "device ");
-			quote(out, rs->devs[j]);
-			util_buf_puts(out, "\n");
-		}
-		util_buf_puts(out, "end\n");
+	if (repset_db_parse(tmp, text, len, "backup definition", err, errlen) < 0)
+		goto done;
+	rs = repset_db_find(tmp, name);
+	if (!rs) {
+		snprintf(err, errlen, "the backup definition has no set %s", name);
+		goto done;
 	}
+	if (repset_db_find(db, name)) {
+		snprintf(err, errlen, "replication set %s exists already", name);
+		goto done;
+	}
+	if (repset_db_create(db, name, msg, sizeof(msg)) < 0) {
+		snprintf(err, errlen, "%s", msg);
+		goto done;
+	}
+	for (i = 0; i < rs->nrules; i++)
+		repset_db_rule_add(db, name, REPSET_GEN_ANY, rs->rules[i].path,
+				   rs->rules[i].pub.type, rs->rules[i].pub.recursive, msg, sizeof(msg));
+	for (i = 0; i < rs->ndevs; i++)
+		repset_db_device_add(db, name, REPSET_GEN_ANY, rs->devs[i], msg, sizeof(msg));
+	ret = 0;
+done:
+	repset_db_free(tmp);
+	return ret;
 }
 
 int repset_db_save(const struct repset_db *db, const char *path)
@@ -2009,39 +2045,21 @@ done:
 int repset_db_load(struct repset_db *db, const char *path, char *err,
 		   size_t errlen)
 {
-	struct stat st;
 	char *data = NULL;
-	ssize_t got;
-	int fd, ret = -1, saved = 0;
+	size_t len;
+	int ret = -1, saved;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
+	if (util_read_file(path, FILE_MAX, &data, &len) < 0) {
 		saved = errno;
-		if (err && errlen)
-			snprintf(err, errlen, "%s: %s", path, strerror(saved));
-		goto done;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)FILE_MAX) {
-		saved = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
 		if (err && errlen)
 			snprintf(err, errlen, "%s: %s", path,
-				 S_ISREG(st.st_mode) ? "file is too large" :
-				 "not a regular file");
-		goto done;
+				 saved == EFBIG ? "file is too large" :
+				 saved == EINVAL ? "not a regular file" : strerror(saved));
+		errno = saved;
+		return -1;
 	}
-	data = util_xmalloc((size_t)st.st_size + 1);
-	got = util_read_full(fd, data, (size_t)st.st_size);
-	if (got < 0) {
-		saved = errno;
-		if (err && errlen)
-			snprintf(err, errlen, "%s: %s", path, strerror(saved));
-		goto done;
-	}
-	ret = repset_db_parse(db, data, (size_t)got, path, err, errlen);
+	ret = repset_db_parse(db, data, len, path, err, errlen);
 	saved = errno;
-done:
-	if (fd >= 0)
-		close(fd);
 	free(data);
 	errno = saved;
 	return ret;

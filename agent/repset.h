@@ -210,6 +210,12 @@ void repset_db_list(const struct repset_db *db, struct util_buf *out);
  * Load replaces db's contents only when the whole input is valid; otherwise
  * db is untouched and err holds "file:line: reason". */
 void repset_db_format(const struct repset_db *db, struct util_buf *out);
+/* One set in the same format (no header): a restore's backup definition. */
+void repset_format_one(const struct repset *rs, struct util_buf *out);
+/* Adds set name from text (the format above, with its header) to db. -1
+ * with err when the text is invalid, lacks the set, or db has it already. */
+int repset_db_import(struct repset_db *db, const char *text, size_t len,
+		     const char *name, char *err, size_t errlen);
 int repset_db_save(const struct repset_db *db, const char *path);
 int repset_db_parse(struct repset_db *db, const char *data, size_t len,
 		    const char *srcname, char *err, size_t errlen);

@@ -21,6 +21,7 @@
 #include "mirror.h"
 #include "op.h"
 #include "repset.h"
+#include "restore.h"
 #include "verifylog.h"
 #include "wire.h"
 #include "xlog.h"
@@ -121,6 +122,12 @@ struct conn {
 	char *orph_move;                    /* relative to the target root */
 	uint64_t orph_age;
 	uint64_t orphans, orphans_removed, orphan_bytes;
+	/* A restore's connection: made by a RESTORE request, never saved,
+	 * removed with its set once its mirror is complete. */
+	bool temporary;
+	char *wire_repset;       /* the set's name as the destination knows it */
+	uint32_t connect_opts;   /* WIRE_CONNECT_* */
+	struct evloop_timer *remove_timer;
 
 	/* The journal: every queued op is also in an xlog file, so an agent
 	 * restart (even kill -9) loses nothing that was queued. Files are
@@ -607,6 +614,23 @@ static void verify_finish(struct conn *c, const char *why)
 	dtlog(c->vresult == 1 ? DTLOG_INFO : DTLOG_WARNING, 96, "Verification ended %u: %s", c->id, c->vsummary);
 }
 
+static void temp_remove(struct evloop *loop, struct evloop_timer *t, void *arg)
+{
+	struct conn *c = arg;
+	struct source *s = c->src;
+	struct util_buf msg;
+	char *rs = util_xstrdup(c->repset), err[256];
+
+	(void)loop;
+	(void)t;
+	c->remove_timer = NULL;
+	util_buf_init(&msg);
+	source_disconnect(s, c->id, &msg);
+	repset_db_delete(s->a->repsets, rs, REPSET_GEN_ANY, err, sizeof(err));
+	util_buf_free(&msg);
+	free(rs);
+}
+
 static void task_end(struct conn *c, const char *why)
 {
 	enum task_kind k = c->task;
@@ -617,6 +641,15 @@ static void task_end(struct conn *c, const char *why)
 	c->barrier_seq = c->end_seq = 0;
 	if (k == TASK_VERIFY && c->vlog)
 		verify_finish(c, why);
+	if (k == TASK_MIRROR && c->temporary && !c->remove_timer) {
+		/* Not from inside the link's own callbacks: on a fresh turn. */
+		dtlog(why ? DTLOG_ERROR : DTLOG_INFO, 98, "Restore %s: %s to %s (%" PRIu64 " files, %" PRIu64 " bytes sent)",
+		      why ? "stopped" : "complete", c->wire_repset, c->target,
+		      c->run_mopt.type == SOURCE_MIRROR_FULL ? c->mstats.files : c->resent_files,
+		      c->run_mopt.type == SOURCE_MIRROR_FULL ? c->mstats.bytes : c->resent_bytes);
+		c->remove_timer = evloop_timer_add(c->src->a->loop, 0, 0, temp_remove, c);
+		return;
+	}
 	if (k == TASK_MIRROR && !why && !c->mstopped) {
 		c->mirror_done = true;
 		dtlog(DTLOG_INFO, 93, "Mirror ended %u (%s: %" PRIu64 " files, %" PRIu64 " bytes sent%s)", c->id,
@@ -911,6 +944,10 @@ static void probe_answered(struct conn *c, const struct probe *p, const struct w
 	if (r->what && newer && !(r->what & (WIRE_DIFF_MISSING | WIRE_DIFF_TYPE)) &&
 	    p->mtime_ns <= r->mtime_ns)
 		resend = false;
+	/* A plain restore brings back only what the destination lacks. */
+	if (c->task == TASK_MIRROR && c->run_mopt.missing_only &&
+	    !(r->what & (WIRE_DIFF_MISSING | WIRE_DIFF_ERROR)))
+		resend = false;
 	if (c->task == TASK_VERIFY)
 		verify_count(c, p, r, resend && r->what);
 	if (r->what && resend)
@@ -1004,7 +1041,8 @@ static void conn_ready(struct link *l, void *arg)
 {
 	struct conn *c = arg;
 
-	wire_put_connect(link_out(l), c->id, c->repset, c->root, 0, c->last_acked);
+	wire_put_connect(link_out(l), c->id, c->wire_repset ? c->wire_repset : c->repset, c->root,
+			 c->connect_opts, c->last_acked);
 	link_flush(l);
 }
 
@@ -1056,6 +1094,10 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 		}
 		c->state = CONN_ERROR;
 		link_close(l, "connection refused by the target");
+		if (c->temporary && !c->remove_timer) {
+			dtlog(DTLOG_ERROR, 98, "Restore stopped: %s to %s refused", c->wire_repset, c->target);
+			c->remove_timer = evloop_timer_add(c->src->a->loop, 0, 0, temp_remove, c);
+		}
 		break;
 	case WIRE_ACK:
 		if (wire_get_ack(f, &ack) < 0 || ack.con_id != c->id || ack.seq >= c->next_seq) {
@@ -1160,6 +1202,9 @@ static void conn_free(struct conn *c)
 	probes_clear(c);
 	free(c->orph_move);
 	free(c->vcron);
+	free(c->wire_repset);
+	if (c->remove_timer)
+		evloop_timer_cancel(c->src->a->loop, c->remove_timer);
 	xlog_writer_close(c->xw);
 	free(c->jf);
 	while (c->head) {
@@ -1568,6 +1613,8 @@ static int conns_save(struct source *s)
 	config_setting_set_int64(config_setting_add(root, "next_id", CONFIG_TYPE_INT64), s->next_id);
 	list = config_setting_add(root, "connections", CONFIG_TYPE_LIST);
 	for (c = s->conns; c; c = c->next) {
+		if (c->temporary)
+			continue;
 		g = config_setting_add(list, NULL, CONFIG_TYPE_GROUP);
 		config_setting_set_int64(config_setting_add(g, "id", CONFIG_TYPE_INT64), c->id);
 		config_setting_set_string(config_setting_add(g, "repset", CONFIG_TYPE_STRING), c->repset);
@@ -1735,6 +1782,47 @@ static struct conn *conn_build(struct source *s, const struct source_connect_req
 	return c;
 }
 
+/* The target's backup of the set and of where its parts came from, for a
+ * restore that cannot count on this host (see restore.h). */
+static void conn_backup(struct conn *c)
+{
+	const struct repset *rs = repset_db_find(c->src->a->repsets, c->repset);
+	struct repset_root *roots = NULL;
+	const char **abs, **rels;
+	char (*relbuf)[DITTO_PATH_MAX + 1];
+	struct ditto_op op;
+	size_t n = 0, i, k = 0;
+	char *text;
+
+	if (!rs || c->temporary)
+		return;
+	repset_roots(rs, &roots, &n);
+	abs = util_xcalloc(n + 1, sizeof(*abs));
+	rels = util_xcalloc(n + 1, sizeof(*rels));
+	relbuf = util_xcalloc(n + 1, sizeof(*relbuf));
+	for (i = 0; i < n; i++) {
+		int m = map_path(c, roots[i].path, strlen(roots[i].path), relbuf[k], sizeof(relbuf[k]));
+
+		if (m < 0)
+			continue;
+		abs[k] = roots[i].path;
+		rels[k] = relbuf[k];
+		k++;
+	}
+	text = restore_backup_format(rs, c->id, c->root, abs, rels, k);
+	if (text && strlen(text) <= DITTO_OP_DATA_MAX) {
+		op_init(&op, DITTO_OP_REPSET_BACKUP);
+		op_set_data(&op, text, strlen(text));
+		conn_enqueue(c, &op);
+		op_free(&op);
+	}
+	free(text);
+	free(abs);
+	free(rels);
+	free(relbuf);
+	repset_roots_free(roots, n);
+}
+
 /* Journal, capture, mirror, link — in that order. Capture starts before the
  * mirror, so a change made while the mirror runs is queued after the mirror
  * read it or is read by the mirror itself: either way the target ends
@@ -1765,6 +1853,7 @@ static void conn_begin(struct conn *c, bool mirror, bool restart, struct util_bu
 		dtlog(DTLOG_INFO, 0, "Connection %u: remirroring after restart", c->id);
 		mirror = true;
 	}
+	conn_backup(c);
 	if (mirror && conn_mirror(c, err, sizeof(err)) < 0)
 		util_buf_printf(msg, "warning: mirror not started: %s\n", err);
 	else if (!mirror)
@@ -1975,6 +2064,7 @@ int source_mirror_start(struct source *s, uint32_t con_id,
 		return -1;
 	}
 	c->run_mopt = o ? *o : c->mopt;
+	conn_backup(c);
 	if (conn_task(c, TASK_MIRROR, err, sizeof(err)) < 0) {
 		util_buf_printf(msg, "MIRROR START %u: %s\n", con_id, err);
 		return -1;
@@ -2319,6 +2409,97 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 	if (c->last_error[0])
 		util_buf_printf(out, "Last error:           %s\n", c->last_error);
 	return 0;
+}
+
+bool source_replicates(const struct source *s, const char *repset)
+{
+	const struct conn *c;
+
+	for (c = s->conns; c; c = c->next)
+		if (c->replicate && !c->temporary && util_streq_ci(c->repset, repset))
+			return true;
+	return false;
+}
+
+/* Is abs (a path on this host) beneath dir once symlinks are resolved? */
+static bool really_beneath(const char *abs, const char *dir)
+{
+	char *ra = realpath(abs, NULL), *rd = realpath(dir, NULL);
+	bool ok = ra && rd && beneath(ra, strlen(ra), rd) >= 0;
+
+	free(ra);
+	free(rd);
+	return ok;
+}
+
+int source_restore_start(struct source *s, const struct restore_backup *b,
+			 const char *host, uint16_t port, uint32_t options,
+			 struct util_buf *msg)
+{
+	struct source_connect_req req;
+	char name[REPSET_NAME_MAX + 1], target[300], err[512];
+	struct conn *c;
+	size_t i;
+	int id = -1;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(name, sizeof(name), "restore.%u.%u", b->con_id, s->next_id);
+	if (repset_db_create(s->a->repsets, name, err, sizeof(err)) < 0) {
+		util_buf_printf(msg, "%s", err);
+		return -1;
+	}
+	req.pairs = util_xcalloc(b->nmap, sizeof(*req.pairs));
+	for (i = 0; i < b->nmap; i++) {
+		char *copy = b->map[i].rel[0] ? util_xasprintf("%s/%s", strcmp(b->root, "/") ? b->root : "",
+							       b->map[i].rel) : util_xstrdup(b->root);
+
+		/* The copy is read where the backup says, and only beneath the
+		 * connection's target path, whatever links a source made. */
+		if (access(copy, F_OK) < 0 || !really_beneath(copy, b->root)) {
+			util_buf_printf(msg, "the copy %s is missing or not beneath %s", copy, b->root);
+			free(copy);
+			goto done;
+		}
+		repset_db_rule_add(s->a->repsets, name, REPSET_GEN_ANY, copy, REPSET_INCLUDE, true,
+				   err, sizeof(err));
+		req.pairs[req.npairs].src = copy;
+		req.pairs[req.npairs].dst = b->map[i].abs;
+		req.npairs++;
+	}
+	snprintf(target, sizeof(target), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+	req.repset = name;
+	req.target = target;
+	req.map = SOURCE_MAP_PAIRS;
+	req.mirror = true;
+	req.replicate = false;
+	/* No option: only what the destination lacks; OVERWRITE: everything;
+	 * NEWER: where the copy is newer; CHECKSUM: the differing blocks. */
+	req.mirror_opts.type = (options & WIRE_RESTORE_CHECKSUM) ? SOURCE_MIRROR_CHECKSUM :
+			       (options & WIRE_RESTORE_OVERWRITE) && !(options & WIRE_RESTORE_NEWER) ?
+			       SOURCE_MIRROR_FULL : SOURCE_MIRROR_DIFFERENT;
+	req.mirror_opts.newer = options & WIRE_RESTORE_NEWER;
+	req.mirror_opts.missing_only = !(options & (WIRE_RESTORE_OVERWRITE | WIRE_RESTORE_NEWER |
+						    WIRE_RESTORE_CHECKSUM));
+	c = conn_build(s, &req, s->next_id, msg);
+	if (!c)
+		goto done;
+	s->next_id++;
+	c->temporary = true;
+	c->wire_repset = util_xstrdup(b->repset);
+	c->connect_opts = WIRE_CONNECT_RESTORE;
+	c->next = s->conns;
+	s->conns = c;
+	id = (int)c->id;
+	conn_begin(c, true, false, msg);
+	util_buf_printf(msg, "restoring %s to %s (connection %d)", b->repset, target, id);
+	dtlog(DTLOG_INFO, 97, "Restore started: %s to %s (connection %d)", b->repset, target, id);
+done:
+	for (i = 0; i < req.npairs; i++)
+		free(req.pairs[i].src);
+	free(req.pairs);
+	if (id < 0)
+		repset_db_delete(s->a->repsets, name, REPSET_GEN_ANY, err, sizeof(err));
+	return id;
 }
 
 bool source_repset_busy(const struct source *s, const char *repset)

@@ -36,6 +36,7 @@ struct source_mirror_opts {
 	enum source_mirror_type type;
 	bool newer;     /* only where the source's copy is newer */
 	bool calculate; /* size the set first: percent complete in STATUS */
+	bool missing_only; /* send only what the target lacks (a restore) */
 };
 
 struct source_verify_opts {
@@ -110,6 +111,15 @@ int source_orphans_run(struct source *s, uint32_t con_id, bool start, struct uti
 int source_queue_drained(struct source *s, uint32_t con_id, struct util_buf *msg);
 void source_list(const struct source *s, struct util_buf *out);
 int source_status(const struct source *s, uint32_t con_id, struct util_buf *out);
+/* Does a connection replicate this set in real time? */
+bool source_replicates(const struct source *s, const char *repset);
+struct restore_backup;
+/* A restore asked of this agent as a target: a temporary connection sends
+ * the copy described by b to host:port (see restore.h). Its ID, or -1 with
+ * a message. */
+int source_restore_start(struct source *s, const struct restore_backup *b,
+			 const char *host, uint16_t port, uint32_t options,
+			 struct util_buf *msg);
 /* Is a set in use by a connection (refuse deleting it)? */
 bool source_repset_busy(const struct source *s, const char *repset);
 

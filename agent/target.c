@@ -23,6 +23,8 @@
 #include "op.h"
 #include "orphans.h"
 #include "repset.h"
+#include "restore.h"
+#include "source.h"
 #include "verify.h"
 #include "wire.h"
 
@@ -51,6 +53,7 @@ struct tsession {
 	size_t list_dir_len;
 	bool listing;
 	struct orphans_stats ostats;
+	char *restore_repset; /* a restore this agent asked for */
 	struct tsession *next;
 };
 
@@ -155,6 +158,7 @@ static void session_free(struct tsession *s)
 	free(s->root_path);
 	free(s->orphan_move);
 	free(s->list_dir);
+	free(s->restore_repset);
 	orphans_set_free(s->names);
 	free(s);
 }
@@ -181,8 +185,10 @@ static void on_connect(struct target *t, struct link *l, const struct wire_frame
 	 * change round again: refuse the loop. */
 	{
 		const struct repset *own = repset_db_reaches(t->a->repsets, c.root, strlen(c.root));
+		bool restore = (c.options & WIRE_CONNECT_RESTORE) &&
+			       restore_expected(t->a, link_peer_name(l), c.repset);
 
-		if (own) {
+		if (own && !restore) {
 			snprintf(err, sizeof(err), "target path %s is inside replication set %s on %s (a replication loop)",
 				 c.root, repset_name(own), t->a->conf.agent.name);
 			dtlog(DTLOG_ERROR, 0, "Connection %u from %s refused: %s", c.con_id, link_peer_name(l), err);
@@ -236,6 +242,10 @@ static void on_connect(struct target *t, struct link *l, const struct wire_frame
 			return;
 		}
 		s->root_path = util_xstrdup(c.root);
+	}
+	if ((c.options & WIRE_CONNECT_RESTORE) && restore_expected(t->a, link_peer_name(l), c.repset)) {
+		free(s->restore_repset);
+		s->restore_repset = util_xstrdup(c.repset);
 	}
 	s->link = l;
 	wire_put_connect_ok(link_out(l), c.con_id, s->last_applied);
@@ -311,6 +321,24 @@ static void apply_control(struct tsession *s, struct link *l, const struct ditto
 		verify_entry(s->root, op, &rep);
 		wire_put_report(link_out(l), &rep);
 		break;
+	case DITTO_OP_REPSET_BACKUP: {
+		struct restore_backup b;
+		char err[256], *path;
+
+		/* Kept only if it is usable; the file is named after the
+		 * authenticated peer, whatever the text says. */
+		if (restore_backup_parse((const char *)op->data, op->data_len, &b, err, sizeof(err)) < 0) {
+			dtlog(DTLOG_WARNING, 0, "Connection %u from %s: backup of the replication set refused: %s",
+			      s->con_id, s->source, err);
+			break;
+		}
+		restore_backup_free(&b);
+		path = util_xasprintf("%s/target/%s_%u.backup", s->t->a->conf.agent.state_dir, s->source, s->con_id);
+		if (util_write_atomic(path, op->data, op->data_len, 0600) < 0)
+			dtlog(DTLOG_WARNING, 0, "Cannot keep %s: %s", path, strerror(errno));
+		free(path);
+		break;
+	}
 	case DITTO_OP_ORPHANS:
 		s->orphan_flags = op->flags;
 		s->orphan_age = op->off;
@@ -415,7 +443,7 @@ static void on_batch(struct target *t, struct link *l, const struct wire_frame *
 			return;
 		}
 		if (op.kind == DITTO_OP_VERIFY || op.kind == DITTO_OP_DIRLIST ||
-		    op.kind == DITTO_OP_ORPHANS) {
+		    op.kind == DITTO_OP_ORPHANS || op.kind == DITTO_OP_REPSET_BACKUP) {
 			op.seq = seq;
 			apply_control(s, l, &op);
 			rc = 0;
@@ -450,6 +478,58 @@ static void on_batch(struct target *t, struct link *l, const struct wire_frame *
 	link_flush(l);
 }
 
+/* A peer asks for a copy kept here to be sent back (restore.h). */
+static void on_restore(struct target *t, struct link *l, const struct wire_frame *f)
+{
+	struct wire_restore r;
+	struct restore_backup b;
+	struct util_buf msg, def;
+	char err[512], host[WIRE_NAME_MAX + 1], *dir;
+	const char *colon;
+	int id;
+
+	if (wire_get_restore(f, &r) < 0) {
+		link_fail(l, WIRE_E_MALFORMED, "malformed RESTORE");
+		return;
+	}
+	util_buf_init(&msg);
+	util_buf_init(&def);
+	dtlog(DTLOG_INFO, 0, "Restore of %s (from %s) asked by %s", r.repset, r.source, link_peer_name(l));
+	dir = util_xasprintf("%s/target", t->a->conf.agent.state_dir);
+	if (restore_backup_find(dir, r.source, r.repset, &b, err, sizeof(err)) < 0) {
+		wire_put_restore_answer(link_out(l), WIRE_E_REFUSED, err, NULL);
+		goto done;
+	}
+	/* No destination named: back to the requester's address. */
+	if (r.host[0]) {
+		util_strlcpy(host, r.host, sizeof(host));
+	} else {
+		util_strlcpy(host, link_peer_addr(l), sizeof(host));
+		colon = strrchr(host, ':');
+		if (colon)
+			host[colon - host] = '\0';
+		if (host[0] == '[') {
+			memmove(host, host + 1, strlen(host));
+			host[strcspn(host, "]")] = '\0';
+		}
+	}
+	id = source_restore_start(t->a->source, &b, host, (uint16_t)r.port, r.options, &msg);
+	if (id < 0) {
+		wire_put_restore_answer(link_out(l), WIRE_E_REFUSED, msg.data ? msg.data : "refused", NULL);
+	} else {
+		if (r.options & WIRE_RESTORE_BACKUPSET)
+			util_buf_puts(&def, b.definition);
+		if (wire_put_restore_answer(link_out(l), 0, msg.data, def.data) < 0)
+			wire_put_restore_answer(link_out(l), 0, "started (the set's definition is too large to send)", NULL);
+	}
+	restore_backup_free(&b);
+done:
+	link_flush(l);
+	free(dir);
+	util_buf_free(&msg);
+	util_buf_free(&def);
+}
+
 static void tlink_frame(struct link *l, const struct wire_frame *f, void *arg)
 {
 	struct tlink *tl = arg;
@@ -463,6 +543,9 @@ static void tlink_frame(struct link *l, const struct wire_frame *f, void *arg)
 		break;
 	case WIRE_BATCH:
 		on_batch(t, l, f);
+		break;
+	case WIRE_RESTORE:
+		on_restore(t, l, f);
 		break;
 	case WIRE_PING:
 		if (wire_get_ping(f, &token) == 0) {
@@ -478,6 +561,8 @@ static void tlink_frame(struct link *l, const struct wire_frame *f, void *arg)
 				if (s->con_id == con_id && !strcmp(s->source, link_peer_name(l))) {
 					*pp = s->next;
 					dtlog(DTLOG_INFO, 0, "Connection %u from %s disconnected", con_id, s->source);
+					if (s->restore_repset)
+						restore_session_end(t->a, s->source, s->restore_repset, true, NULL);
 					session_free(s);
 					break;
 				}

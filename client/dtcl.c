@@ -52,6 +52,8 @@ static const struct help_entry help[] = {
 	  "Returns once no mirror runs on the connection (1), or -1 after timeout seconds." },
 	{ "VERIFY", "VERIFY con_id [REMIRROR] [NEWER] [CHECKSUM] [NOWAIT] | VERIFY RESULT con_id | VERIFY SCHEDULE con_id \"cron\" [options] | NONE",
 	  "Compares the target's copy with the source (metadata, or block checksums with CHECKSUM), writes \"<set> DTVerify.log\" in the log directory and returns 1 when in sync, -105 when not; REMIRROR sends what differs (NEWER: only where the source is newer). SCHEDULE runs it on a cron expression." },
+	{ "RESTORE", "RESTORE name FROM target [TO source] [OVERWRITE] [NEWER] [CHECKSUM] [BACKUPSET] [NOWAIT] | RESTORE RESULT name",
+	  "Brings the target's copy of a replication set back here (or TO another agent): only files missing here unless OVERWRITE; NEWER: where the copy is newer; CHECKSUM: only differing blocks. BACKUPSET also recreates the set's definition from the target's backup. Waits until done (1) unless NOWAIT." },
 	{ "ORPHANS", "ORPHANS START|STOP con_id | ORPHANS SET con_id OFF|LOG|DELETE|MOVE \"dir\" [OLDER n MINUTES|HOURS|DAYS]",
 	  "Orphans are files on the target the source does not have. SET says what mirrors and verifications do with them (MOVE: to a directory beneath the target path); START looks for them now." },
 	{ "WAITONQUEUE", "WAITONQUEUE con_id [timeout]",
@@ -181,9 +183,10 @@ static int64_t cmd_wait(struct session *s, const struct dtcl_cmd *cmd)
 	return poll_agent(s, &probe, timeout, what);
 }
 
-/* VERIFY con_id [options]: starts the verification, then waits for its
- * result unless NOWAIT: 1 in sync, -105 not (the summary says why). */
-static int64_t cmd_verify(struct session *s, const struct dtcl_cmd *cmd)
+/* VERIFY con_id [options] and RESTORE name FROM ...: start, then wait for
+ * the result unless NOWAIT (VERIFY: 1 in sync, -105 not; RESTORE: 1 done,
+ * -1 failed; the summary says why). */
+static int64_t cmd_start_and_wait(struct session *s, const struct dtcl_cmd *cmd)
 {
 	struct dtcl_arg argv[3];
 	struct dtcl_cmd probe;
@@ -203,7 +206,7 @@ static int64_t cmd_verify(struct session *s, const struct dtcl_cmd *cmd)
 	argv[2] = cmd->argv[1];
 	probe.argv = argv;
 	probe.argc = 3;
-	return poll_agent(s, &probe, -1, "VERIFY");
+	return poll_agent(s, &probe, -1, cmd->argv[0].text);
 }
 
 static int64_t exec_cmd(void *ctx, const struct dtcl_cmd *cmd)
@@ -220,9 +223,11 @@ static int64_t exec_cmd(void *ctx, const struct dtcl_cmd *cmd)
 	if ((util_streq_ci(name, "WAITONQUEUE") || util_streq_ci(name, "WAITONMIRROR")) &&
 	    cmd->argc >= 2 && cmd->argc <= 3)
 		return cmd_wait(s, cmd);
-	if (util_streq_ci(name, "VERIFY") && cmd->argc >= 2 &&
-	    cmd->argv[1].type == DTCL_ARG_NUMBER)
-		return cmd_verify(s, cmd);
+	if ((util_streq_ci(name, "VERIFY") && cmd->argc >= 2 &&
+	     cmd->argv[1].type == DTCL_ARG_NUMBER) ||
+	    (util_streq_ci(name, "RESTORE") && cmd->argc >= 4 &&
+	     util_streq_ci(cmd->argv[2].text, "FROM")))
+		return cmd_start_and_wait(s, cmd);
 	if (util_streq_ci(name, "EXIT") || util_streq_ci(name, "QUIT")) {
 		s->quit = true;
 		return 0;

@@ -75,6 +75,7 @@ static const struct kind_info *kind_info(uint16_t kind)
 		[DITTO_OP_ORPHANS - 32] = { "ORPHANS", F_FLAGS | F_OFF | F_DATA,
 			DITTO_ORPHANS_DELETE | DITTO_ORPHANS_MOVE |
 			DITTO_ORPHANS_LOG },
+		[DITTO_OP_REPSET_BACKUP - 32] = { "REPSET_BACKUP", F_DATA, 0 },
 	};
 	const struct kind_info *k = NULL;
 

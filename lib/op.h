@@ -22,6 +22,7 @@
  *   MIRROR_END    (nothing)                  MARKER        off
  *   VERIFY        path flags attr_mask(+values) mode uid gid rdev off len data
  *   DIRLIST       path flags data            ORPHANS       flags off data
+ *   REPSET_BACKUP data
  *
  * Rules (op_validate; op_encode and op_decode enforce them):
  *   path, and path2 of LINK/RENAME: op_path_valid. path2 of SYMLINK (the

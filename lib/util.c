@@ -69,6 +69,43 @@ char *util_xstrndup(const char *s, size_t n)
 	return p;
 }
 
+int util_read_file(const char *path, size_t max, char **data, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	ssize_t got;
+	int fd, ret = -1, saved = 0;
+
+	*data = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		saved = errno;
+		goto done;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+		saved = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+		goto done;
+	}
+	buf = util_xmalloc((size_t)st.st_size + 1);
+	got = util_read_full(fd, buf, (size_t)st.st_size);
+	if (got < 0) {
+		saved = errno;
+		goto done;
+	}
+	buf[got] = '\0';
+	*data = buf;
+	*len = (size_t)got;
+	buf = NULL;
+	ret = 0;
+done:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	errno = saved;
+	return ret;
+}
+
 void util_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;

@@ -67,6 +67,10 @@ int util_parse_hostport(const char *s, char *host, size_t hostlen,
  * util_read_full returns the bytes read (less than n only at EOF) or -1. */
 int util_write_full(int fd, const void *buf, size_t n);
 ssize_t util_read_full(int fd, void *buf, size_t n);
+/* Reads a whole regular file of at most max bytes into a malloc'd,
+ * NUL-terminated buffer. 0, or -1 with errno (EFBIG: too large, EINVAL:
+ * not a regular file). */
+int util_read_file(const char *path, size_t max, char **data, size_t *len);
 
 /* Replaces path with data so that after a crash it holds either the old or
  * the new contents, never a mix: temporary file, fsync, rename, fsync of the

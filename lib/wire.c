@@ -81,6 +81,8 @@ const char *wire_type_name(unsigned type)
 	case WIRE_PONG: return "PONG";
 	case WIRE_DISCONNECT: return "DISCONNECT";
 	case WIRE_REPORT: return "REPORT";
+	case WIRE_RESTORE: return "RESTORE";
+	case WIRE_RESTORE_ANSWER: return "RESTORE_ANSWER";
 	}
 	return "?";
 }
@@ -360,6 +362,42 @@ int wire_put_report(struct util_buf *b, const struct wire_report *r)
 		put_u64(b, r->ranges[i].off);
 		put_u64(b, r->ranges[i].len);
 	}
+	frame_end(b, start);
+	return 0;
+}
+
+int wire_put_restore(struct util_buf *b, const struct wire_restore *r)
+{
+	size_t start;
+
+	if (!cname_ok(r->repset) || !cname_ok(r->source) ||
+	    (r->host[0] && !cname_ok(r->host)) || r->port == 0 || r->port > 65535 ||
+	    (r->options & ~(uint32_t)WIRE_RESTORE_ALL))
+		return -1;
+	start = frame_begin(b, WIRE_RESTORE);
+	put_str(b, r->repset, strlen(r->repset));
+	put_str(b, r->source, strlen(r->source));
+	put_str(b, r->host, strlen(r->host));
+	put_u32(b, r->port);
+	put_u32(b, r->options);
+	frame_end(b, start);
+	return 0;
+}
+
+/* The definition is text without NUL, cut to what fits one control frame. */
+#define RESTORE_DEF_MAX (WIRE_MAX_CONTROL - 4 - 2 - WIRE_MSG_MAX - 2)
+
+int wire_put_restore_answer(struct util_buf *b, uint32_t code, const char *msg,
+			    const char *def)
+{
+	size_t start, n = def ? strlen(def) : 0;
+
+	if (n > RESTORE_DEF_MAX)
+		return -1;
+	start = frame_begin(b, WIRE_RESTORE_ANSWER);
+	put_u32(b, code);
+	put_msg(b, msg);
+	put_str(b, def ? def : "", n);
 	frame_end(b, start);
 	return 0;
 }
@@ -803,6 +841,56 @@ int wire_get_report(const struct wire_frame *f, struct wire_report *out)
 	}
 	return cur_done(&c) && out->con_id && out->seq &&
 	       !(out->what & ~(uint32_t)WIRE_DIFF_ALL) ? 0 : -1;
+}
+
+int wire_get_restore(const struct wire_frame *f, struct wire_restore *out)
+{
+	struct cur c;
+	uint16_t n;
+	const uint8_t *p;
+
+	memset(out, 0, sizeof(*out));
+	if (!frame_open(f, WIRE_RESTORE, &c))
+		return -1;
+	get_str(&c, out->repset, STR_NAME);
+	get_str(&c, out->source, STR_NAME);
+	/* The host may be empty. */
+	n = get_u16(&c);
+	if (n > WIRE_NAME_MAX)
+		return -1;
+	p = take(&c, n);
+	if (c.bad || (n && !name_ok((const char *)p, n)))
+		return -1;
+	memcpy(out->host, p, n);
+	out->host[n] = '\0';
+	out->port = get_u32(&c);
+	out->options = get_u32(&c);
+	return cur_done(&c) && out->repset[0] && out->source[0] && out->port &&
+	       out->port <= 65535 && !(out->options & ~(uint32_t)WIRE_RESTORE_ALL) ? 0 : -1;
+}
+
+int wire_get_restore_answer(const struct wire_frame *f,
+			    struct wire_restore_answer *out)
+{
+	struct cur c;
+	uint16_t n;
+	const uint8_t *p;
+
+	out->code = 0;
+	out->msg[0] = out->def[0] = '\0';
+	if (!frame_open(f, WIRE_RESTORE_ANSWER, &c))
+		return -1;
+	out->code = get_u32(&c);
+	get_str(&c, out->msg, STR_MSG);
+	n = get_u16(&c);
+	if (c.bad || n > RESTORE_DEF_MAX)
+		return -1;
+	p = take(&c, n);
+	if (c.bad || memchr(p, '\0', n))
+		return -1;
+	memcpy(out->def, p, n);
+	out->def[n] = '\0';
+	return cur_done(&c) ? 0 : -1;
 }
 
 static int get_one_u32(const struct wire_frame *f, uint8_t type, uint32_t *v)

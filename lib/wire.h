@@ -69,6 +69,13 @@
  *               the ACK that covers it. what: WIRE_DIFF_* bits (0: same);
  *               size..gid: the target's entry; ranges: the blocks whose
  *               checksums differ; path: an orphan's path (DIRLIST).
+ *   RESTORE     str repset | str source (whose copy) | str dest-host
+ *               (empty: the requester's address) | u32 dest-port | u32
+ *               options (WIRE_RESTORE_*): asks the target to send its copy
+ *               back; it connects to dest as a source with CONNECT option
+ *               WIRE_CONNECT_RESTORE and mirrors.
+ *   RESTORE_ANSWER u32 code (0 started, else WIRE_E_*) | str message |
+ *               str repset definition (WIRE_RESTORE_BACKUPSET; may be empty)
  *   ERROR       u32 code | u8 version the sender speaks | str message;
  *               the sender closes after it
  *   Names (agent, repset) are 1..WIRE_NAME_MAX bytes without control
@@ -122,6 +129,8 @@ enum wire_type {
 	WIRE_PONG = 24,
 	WIRE_DISCONNECT = 25,
 	WIRE_REPORT = 26,
+	WIRE_RESTORE = 27,
+	WIRE_RESTORE_ANSWER = 28,
 };
 
 /* Codes for ERROR and CONNECT_ERR. Agent-specific codes start at 1000. */
@@ -210,6 +219,33 @@ int wire_put_resume(struct util_buf *b, uint32_t con_id);
 int wire_put_ping(struct util_buf *b, uint64_t token);
 int wire_put_pong(struct util_buf *b, uint64_t token);
 int wire_put_disconnect(struct util_buf *b, uint32_t con_id);
+
+/* CONNECT options. */
+#define WIRE_CONNECT_RESTORE 0x1 /* data comes back to where it came from */
+/* RESTORE options. */
+#define WIRE_RESTORE_OVERWRITE 0x1 /* existing files too, not only missing */
+#define WIRE_RESTORE_NEWER 0x2     /* only where the target's copy is newer */
+#define WIRE_RESTORE_CHECKSUM 0x4  /* only differing blocks */
+#define WIRE_RESTORE_BACKUPSET 0x8 /* answer with the set's backup definition */
+#define WIRE_RESTORE_ALL 0xf
+struct wire_restore {
+	char repset[WIRE_NAME_MAX + 1];
+	char source[WIRE_NAME_MAX + 1];
+	char host[WIRE_NAME_MAX + 1];
+	uint32_t port;
+	uint32_t options;
+};
+int wire_put_restore(struct util_buf *b, const struct wire_restore *r);
+int wire_get_restore(const struct wire_frame *f, struct wire_restore *out);
+struct wire_restore_answer {
+	uint32_t code;
+	char msg[WIRE_MSG_MAX + 1];
+	char def[WIRE_MAX_CONTROL]; /* NUL-terminated text */
+};
+int wire_put_restore_answer(struct util_buf *b, uint32_t code, const char *msg,
+			    const char *def);
+int wire_get_restore_answer(const struct wire_frame *f,
+			    struct wire_restore_answer *out);
 
 /* REPORT: what differs between the source's entry and the target's. */
 #define WIRE_DIFF_MISSING 0x001 /* not on the target */

@@ -57,6 +57,10 @@ enum ditto_op_kind {
 	 * minimum age in seconds (0: all), data = the move directory (a
 	 * relative path) with DITTO_ORPHANS_MOVE. */
 	DITTO_OP_ORPHANS = 37,
+	/* The target keeps this as its backup of the connection's replication
+	 * set and of where each part came from, for a restore: data = the
+	 * definition (text, see agent/restore.h). */
+	DITTO_OP_REPSET_BACKUP = 38,
 };
 
 #define DITTO_VERIFY_CHECKSUM 0x1

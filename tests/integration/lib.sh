@@ -89,14 +89,17 @@ agent_dir() { echo "$IT_DIR/$1"; }
 agent_sock() { echo "$IT_DIR/$1/ctl.sock"; }
 
 # start_agent NAME [dittod options...]: runs dittod -f in the background with
-# its own config file (empty unless the scenario wrote one), state dir, log
+# its own config file (the build's plugin_dir unless the scenario wrote one), state dir, log
 # dir, control socket and port, and waits until it answers.
 start_agent() {
 	local name=$1 d
 	shift
 	d=$(agent_dir "$name")
 	mkdir -p "$d"
-	[ -f "$d/ditto.conf" ] || : >"$d/ditto.conf"
+	# The capture plugins of this build, unless the scenario wrote its own
+	# configuration.
+	[ -f "$d/ditto.conf" ] ||
+		printf 'agent = { plugin_dir = "%s"; };\n' "$DITTO_BUILDDIR/plugins/.libs" >"$d/ditto.conf"
 	"$DITTOD" -f -c "$d/ditto.conf" --name "$name" --state-dir "$d/state" \
 		--log-dir "$d/log" --control "$d/ctl.sock" \
 		--listen "127.0.0.1:$(free_port)" "$@" >>"$d/stderr" 2>&1 &

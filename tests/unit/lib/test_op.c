@@ -19,6 +19,7 @@ static const uint16_t all_kinds[] = {
 	DITTO_OP_SETATTR, DITTO_OP_SETXATTR, DITTO_OP_REMOVEXATTR,
 	DITTO_OP_BLOCK_WRITE, DITTO_OP_MIRROR_BEGIN, DITTO_OP_MIRROR_END,
 	DITTO_OP_MARKER, DITTO_OP_VERIFY, DITTO_OP_DIRLIST, DITTO_OP_ORPHANS,
+	DITTO_OP_REPSET_BACKUP,
 };
 
 static bool bytes_eq(const void *a, uint32_t alen, const void *b,
@@ -163,6 +164,9 @@ static void sample_op(struct ditto_op *op, uint16_t kind, uint64_t seq)
 		op->flags = DITTO_ORPHANS_MOVE | DITTO_ORPHANS_LOG;
 		op->off = 3600;
 		op_set_data(op, "orphans/here", 12);
+		break;
+	case DITTO_OP_REPSET_BACKUP:
+		op_set_data(op, "source = \"s\";", 14);
 		break;
 	default:
 		cr_assert_fail("no sample for kind %u", kind);
@@ -696,7 +700,7 @@ Test(op, encode_refuses_invalid)
 
 	/* Unknown kinds. */
 	{
-		static const uint16_t bad[] = { 0, 16, 31, 38, 0xffff };
+		static const uint16_t bad[] = { 0, 16, 31, 39, 0xffff };
 
 		for (i = 0; i < UTIL_ARRAY_SIZE(bad); i++) {
 			op_init(&op, bad[i]);
