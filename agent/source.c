@@ -82,6 +82,7 @@ struct conn {
 
 	struct link *link;
 	bool connected;    /* CONNECT_OK received on this link */
+	bool tpaused;      /* the target asked us to wait (PAUSE) */
 	struct evloop_timer *retry;
 
 	struct qrec *head, *tail, *send_next;
@@ -1015,7 +1016,7 @@ static void probes_lost(struct conn *c, uint64_t applied)
 
 static void conn_pump(struct conn *c)
 {
-	while (c->link && c->connected && c->send_next &&
+	while (c->link && c->connected && !c->tpaused && c->send_next &&
 	       link_pending(c->link) < LINK_HIGH_WATER) {
 		struct wire_batch_writer w;
 		struct qrec *q = c->send_next;
@@ -1062,6 +1063,7 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 		dtlog(DTLOG_INFO, 73, "Connected to ip://%s (connection %u, target has applied up to op %" PRIu64 ")",
 		      link_peer_addr(l), c->id, ok.last_applied);
 		c->connected = true;
+		c->tpaused = false;
 		c->state = CONN_STARTED;
 		c->last_error[0] = '\0';
 		conn_acked(c, ok.last_applied);
@@ -1116,6 +1118,21 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 			return;
 		}
 		on_report(c, &rep);
+		conn_pump(c);
+		break;
+	}
+	case WIRE_PAUSE:
+	case WIRE_RESUME: {
+		uint32_t id;
+
+		if ((f->type == WIRE_PAUSE ? wire_get_pause(f, &id) : wire_get_resume(f, &id)) < 0 ||
+		    (id != 0 && id != c->id)) {
+			link_fail(l, WIRE_E_MALFORMED, "bad PAUSE/RESUME");
+			return;
+		}
+		c->tpaused = f->type == WIRE_PAUSE;
+		dtlog(DTLOG_INFO, 0, "Connection %u %s by the target", c->id,
+		      c->tpaused ? "paused" : "resumed");
 		conn_pump(c);
 		break;
 	}
@@ -2341,7 +2358,7 @@ int source_queue_drained(struct source *s, uint32_t con_id, struct util_buf *msg
 static const char *state_name(const struct conn *c)
 {
 	switch (c->state) {
-	case CONN_STARTED: return c->connected ? "Started" : "Started (connecting)";
+	case CONN_STARTED: return !c->connected ? "Started (connecting)" : c->tpaused ? "Paused (by the target)" : "Started";
 	case CONN_STOPPED: return "Stopped";
 	default: return "Error";
 	}

@@ -54,6 +54,12 @@ struct tsession {
 	bool listing;
 	struct orphans_stats ostats;
 	char *restore_repset; /* a restore this agent asked for */
+	/* Ops received behind one that must be retried (see apply_record). */
+	struct held *held, *held_tail;
+	size_t held_bytes;
+	unsigned retries;
+	struct evloop_timer *retry_timer;
+	bool paused_source;
 	struct tsession *next;
 };
 
@@ -73,6 +79,7 @@ struct target {
 };
 
 static const struct link_ops tlink_ops;
+static void held_clear(struct tsession *s);
 
 /* The last applied sequence lives in a small file per connection, rewritten
  * in place after every batch: an 8-byte write inside one sector, followed by
@@ -159,6 +166,7 @@ static void session_free(struct tsession *s)
 	free(s->orphan_move);
 	free(s->list_dir);
 	free(s->restore_repset);
+	held_clear(s);
 	orphans_set_free(s->names);
 	free(s);
 }
@@ -247,6 +255,8 @@ static void on_connect(struct target *t, struct link *l, const struct wire_frame
 		free(s->restore_repset);
 		s->restore_repset = util_xstrdup(c.repset);
 	}
+	held_clear(s);
+	s->paused_source = false;
 	s->link = l;
 	wire_put_connect_ok(link_out(l), c.con_id, s->last_applied);
 	link_flush(l);
@@ -403,13 +413,218 @@ static void apply_control(struct tsession *s, struct link *l, const struct ditto
 	}
 }
 
+/* ------------------------------------------------------------- applying */
+
+/* An op that failed for a reason that may pass (disk full, busy, access)
+ * is retried with the ops after it held back, in order; the source is
+ * paused while the held ops exceed HOLD_PAUSE_BYTES. */
+#define RETRY_FIRST_MS 500
+#define RETRY_MAX_MS 5000
+#define HOLD_PAUSE_BYTES (8u << 20)
+
+struct held {
+	struct held *next;
+	uint64_t seq;
+	uint32_t len;
+	uint8_t rec[];
+};
+
+static unsigned retry_event(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case ENOSPC:
+	case EDQUOT:
+		return 4110;
+	case EBUSY:
+	case ETXTBSY:
+		return 4111;
+	case EACCES:
+	case EPERM:
+		return 4112;
+	default:
+		return 4113;
+	}
+}
+
+static const char *retry_times(const struct tsession *s, char *buf, size_t n)
+{
+	int lim = s->t->a->conf.target.retry_limit;
+
+	if (lim < 0)
+		return "forever";
+	snprintf(buf, n, "%d times", lim);
+	return buf;
+}
+
+/* Applies one received op. 0: applied or given up on (last_applied moves
+ * on); 1: to be retried later; -1: the link was failed. */
+static int apply_record(struct tsession *s, struct link *l, uint64_t seq,
+			const uint8_t *rec, uint32_t len)
+{
+	struct target *t = s->t;
+	struct ditto_op op;
+	const char *why;
+	char err[512], times[32];
+	int rc;
+
+	if (op_decode_why(rec, len, &op, &why) < 0) {
+		snprintf(err, sizeof(err), "connection %u: op %" PRIu64 " is malformed: %s",
+			 s->con_id, seq, why);
+		dtlog(DTLOG_ERROR, 0, "%s", err);
+		link_fail(l, WIRE_E_MALFORMED, err);
+		return -1;
+	}
+	op.seq = seq;
+	if (op.kind == DITTO_OP_VERIFY || op.kind == DITTO_OP_DIRLIST ||
+	    op.kind == DITTO_OP_ORPHANS || op.kind == DITTO_OP_REPSET_BACKUP) {
+		apply_control(s, l, &op);
+		rc = 0;
+	} else {
+		rc = apply_op(s->root, &op, err, sizeof(err));
+	}
+	if (rc < 0 && apply_error_retryable(rc) &&
+	    (t->a->conf.target.retry_limit < 0 || s->retries < (unsigned)t->a->conf.target.retry_limit)) {
+		if (s->retries == 0)
+			dtlog_event(DTLOG_WARNING, retry_event(rc),
+				    "Target can not write %s due to %s. Operation will be retried (%s) (connection %u, op %" PRIu64 " %s)",
+				    op.path ? op.path : "", err, retry_times(s, times, sizeof(times)),
+				    s->con_id, seq, op_kind_name(op.kind));
+		s->retries++;
+		op_free(&op);
+		return 1;
+	}
+	if (rc < 0) {
+		/* Permanent, or out of retries: counted, logged, and left for
+		 * verification to show. */
+		s->apply_errors++;
+		dtlog_event(DTLOG_ERROR, 4113, "Target can not write %s due to %s%s (connection %u, op %" PRIu64 " %s)",
+			    op.path ? op.path : "", err,
+			    s->retries ? "; no more retries" : "", s->con_id, seq, op_kind_name(op.kind));
+	} else {
+		if (s->retries)
+			dtlog_event(DTLOG_INFO, 4120, "Target write to %s was completed successfully after %u retries (connection %u)",
+				    op.path ? op.path : "", s->retries, s->con_id);
+		s->ops_applied++;
+		t->ops_applied++;
+		s->bytes_applied += op.data_len;
+	}
+	s->retries = 0;
+	op_free(&op);
+	return 0;
+}
+
+static void hold(struct tsession *s, uint64_t seq, const uint8_t *rec, uint32_t len)
+{
+	struct held *h = util_xmalloc(sizeof(*h) + len);
+
+	h->next = NULL;
+	h->seq = seq;
+	h->len = len;
+	memcpy(h->rec, rec, len);
+	if (s->held_tail)
+		s->held_tail->next = h;
+	else
+		s->held = h;
+	s->held_tail = h;
+	s->held_bytes += len;
+}
+
+static void held_clear(struct tsession *s)
+{
+	while (s->held) {
+		struct held *h = s->held;
+
+		s->held = h->next;
+		free(h);
+	}
+	s->held_tail = NULL;
+	s->held_bytes = 0;
+	s->retries = 0;
+	if (s->retry_timer) {
+		evloop_timer_cancel(s->t->a->loop, s->retry_timer);
+		s->retry_timer = NULL;
+	}
+}
+
+/* Progress is recorded and acknowledged; the source is paused or resumed
+ * as the held ops grow and shrink. */
+static int session_commit(struct tsession *s, struct link *l)
+{
+	char err[256];
+
+	if (seq_store(s) < 0) {
+		snprintf(err, sizeof(err), "cannot record progress of connection %u: %s",
+			 s->con_id, strerror(errno));
+		dtlog(DTLOG_ERROR, 0, "%s", err);
+		link_fail(l, WIRE_E_INTERNAL, err);
+		return -1;
+	}
+	wire_put_ack(link_out(l), s->con_id, s->last_applied);
+	if (!s->paused_source && s->held_bytes > HOLD_PAUSE_BYTES) {
+		s->paused_source = true;
+		wire_put_pause(link_out(l), s->con_id);
+		dtlog(DTLOG_WARNING, 0, "Connection %u from %s paused while the target retries", s->con_id, s->source);
+	} else if (s->paused_source && !s->held) {
+		s->paused_source = false;
+		wire_put_resume(link_out(l), s->con_id);
+		dtlog(DTLOG_INFO, 0, "Connection %u from %s resumed", s->con_id, s->source);
+	}
+	link_flush(l);
+	return 0;
+}
+
+static void retry_tick(struct evloop *loop, struct evloop_timer *tm, void *arg);
+
+/* Applies held ops from the oldest; stops at one that must wait again. */
+static void drain_held(struct tsession *s)
+{
+	struct link *l = s->link;
+	int rc = 0;
+
+	while (s->held && l) {
+		struct held *h = s->held;
+
+		rc = apply_record(s, l, h->seq, h->rec, h->len);
+		if (rc != 0)
+			break;
+		s->held = h->next;
+		if (!s->held)
+			s->held_tail = NULL;
+		s->held_bytes -= h->len;
+		s->last_applied = h->seq;
+		free(h);
+		if (seq_write(s) < 0)
+			break;
+	}
+	if (rc < 0)
+		return; /* link failed: held ops went with it */
+	if (l && session_commit(s, l) < 0)
+		return;
+	if (s->held && !s->retry_timer) {
+		unsigned ms = RETRY_FIRST_MS << (s->retries < 4 ? s->retries : 4);
+
+		s->retry_timer = evloop_timer_add(s->t->a->loop, ms < RETRY_MAX_MS ? ms : RETRY_MAX_MS,
+						  0, retry_tick, s);
+	}
+}
+
+static void retry_tick(struct evloop *loop, struct evloop_timer *tm, void *arg)
+{
+	struct tsession *s = arg;
+
+	(void)loop;
+	(void)tm;
+	s->retry_timer = NULL;
+	drain_held(s);
+}
+
 static void on_batch(struct target *t, struct link *l, const struct wire_frame *f)
 {
 	struct wire_batch b;
 	struct tsession *s;
 	const uint8_t *rec;
 	uint32_t len;
-	uint64_t seq;
+	uint64_t seq, expect;
 	char err[512];
 
 	if (wire_get_batch(f, &b) < 0) {
@@ -422,60 +637,38 @@ static void on_batch(struct target *t, struct link *l, const struct wire_frame *
 		return;
 	}
 	while (wire_batch_next(&b, &seq, &rec, &len) == 1) {
-		struct ditto_op op;
-		const char *why;
 		int rc;
 
-		if (seq <= s->last_applied)
-			continue; /* a resend of what we already applied */
-		if (seq != s->last_applied + 1) {
+		expect = s->held_tail ? s->held_tail->seq + 1 : s->last_applied + 1;
+		if (seq < expect)
+			continue; /* a resend of what we already have */
+		if (seq != expect) {
 			snprintf(err, sizeof(err), "connection %u: got op %" PRIu64 " after %" PRIu64,
-				 s->con_id, seq, s->last_applied);
+				 s->con_id, seq, expect - 1);
 			dtlog(DTLOG_ERROR, 0, "%s", err);
 			link_fail(l, WIRE_E_SEQUENCE, err);
 			return;
 		}
-		if (op_decode_why(rec, len, &op, &why) < 0) {
-			snprintf(err, sizeof(err), "connection %u: op %" PRIu64 " is malformed: %s",
-				 s->con_id, seq, why);
-			dtlog(DTLOG_ERROR, 0, "%s", err);
-			link_fail(l, WIRE_E_MALFORMED, err);
+		/* Strict order: behind a held op, everything waits. */
+		if (s->held) {
+			hold(s, seq, rec, len);
+			continue;
+		}
+		rc = apply_record(s, l, seq, rec, len);
+		if (rc < 0)
 			return;
+		if (rc > 0) {
+			hold(s, seq, rec, len);
+			continue;
 		}
-		if (op.kind == DITTO_OP_VERIFY || op.kind == DITTO_OP_DIRLIST ||
-		    op.kind == DITTO_OP_ORPHANS || op.kind == DITTO_OP_REPSET_BACKUP) {
-			op.seq = seq;
-			apply_control(s, l, &op);
-			rc = 0;
-		} else {
-			rc = apply_op(s->root, &op, err, sizeof(err));
-		}
-		if (rc < 0) {
-			/* Retries and pausing the source arrive with the queue
-			 * limits work; until then the failure is counted and
-			 * logged loudly, and verification will show it. */
-			s->apply_errors++;
-			dtlog_event(DTLOG_WARNING, 4113, "Target can not write %s due to %s (connection %u, op %" PRIu64 " %s)",
-				    op.path ? op.path : "", err, s->con_id, seq, op_kind_name(op.kind));
-		} else {
-			s->ops_applied++;
-			t->ops_applied++;
-			s->bytes_applied += op.data_len;
-		}
-		op_free(&op);
 		s->last_applied = seq;
 		if (seq_write(s) < 0)
 			break;
 	}
-	if (seq_store(s) < 0) {
-		snprintf(err, sizeof(err), "cannot record progress of connection %u: %s",
-			 s->con_id, strerror(errno));
-		dtlog(DTLOG_ERROR, 0, "%s", err);
-		link_fail(l, WIRE_E_INTERNAL, err);
+	if (session_commit(s, l) < 0)
 		return;
-	}
-	wire_put_ack(link_out(l), s->con_id, s->last_applied);
-	link_flush(l);
+	if (s->held && !s->retry_timer)
+		s->retry_timer = evloop_timer_add(t->a->loop, RETRY_FIRST_MS, 0, retry_tick, s);
 }
 
 /* A peer asks for a copy kept here to be sent back (restore.h). */
@@ -589,6 +782,9 @@ static void tlink_close(struct link *l, const char *why, void *arg)
 	for (s = tl->t->sessions; s; s = s->next) {
 		if (s->link == l) {
 			s->link = NULL;
+			/* The source resends everything unacknowledged. */
+			held_clear(s);
+			s->paused_source = false;
 			dtlog(DTLOG_WARNING, 77, "Connection lost with IP address %s (connection %u: %s)",
 			      link_peer_addr(l), s->con_id, why);
 		}
@@ -700,10 +896,11 @@ void target_status(const struct target *t, struct util_buf *out)
 
 	for (s = t->sessions; s; s = s->next)
 		util_buf_printf(out, "Target of %s connection %u: %s, path %s, last applied op %" PRIu64
-				", %" PRIu64 " ops and %" PRIu64 " bytes applied, %" PRIu64 " errors\n",
+				", %" PRIu64 " ops and %" PRIu64 " bytes applied, %" PRIu64 " errors%s\n",
 				s->source, s->con_id, s->link ? "connected" : "disconnected",
 				s->root_path ? s->root_path : "-", s->last_applied,
-				s->ops_applied, s->bytes_applied, s->apply_errors);
+				s->ops_applied, s->bytes_applied, s->apply_errors,
+				s->held ? (s->paused_source ? ", retrying (source paused)" : ", retrying") : "");
 }
 
 uint64_t target_ops_applied(const struct target *t)
