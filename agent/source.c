@@ -138,6 +138,14 @@ struct conn {
 	struct jfile { uint64_t file_seq; uint64_t last_seq; } *jf;
 	size_t njf;
 	bool journal_failed;
+	/* Spill: past queue.memory, new ops are only in the journal; the
+	 * memory queue always holds the oldest ones and is refilled from the
+	 * journal (spill_first .. next_seq - 1) as acknowledgements free it. */
+	bool spilling;
+	uint64_t spill_first;
+	uint64_t spilled_ops, spilled_bytes;
+	struct xlog_reader *sr;
+	uint64_t sr_file;
 
 	struct conn *next;
 };
@@ -165,6 +173,11 @@ static int conns_save(struct source *s);
 static void sync_path(struct conn *c, const char *abs, size_t len);
 static void queue_attrs(struct conn *c, const char *abs, size_t len, bool dirs_only);
 static void task_progress(struct conn *c);
+static void spill_stop(struct conn *c);
+static void conn_acked(struct conn *c, uint64_t seq);
+static void journal_reset(struct conn *c);
+static int conn_mirror(struct conn *c, char *err, size_t errlen);
+static void journal_path(const struct conn *c, uint64_t file_seq, char *buf, size_t len);
 static void cron_tick(struct evloop *loop, struct evloop_timer *t, void *arg);
 static time_t cron_after(const struct conn *c, time_t now);
 
@@ -333,11 +346,122 @@ static int conn_enqueue(struct conn *c, struct ditto_op *op)
 				    c->id, strerror(errno));
 		} else {
 			journal_note(c, xlog_writer_file_seq(c->xw), op->seq);
+			/* Memory full: this op lives on disk only until the
+			 * queue has room for it again. */
+			if (c->spilling || c->queued_bytes + enc.len > c->src->a->conf.queue.memory) {
+				if (!c->spilling) {
+					c->spilling = true;
+					c->spill_first = c->next_seq;
+					dtlog(DTLOG_INFO, 0, "Connection %u: memory queue full (%" PRIu64 " bytes); queuing to disk",
+					      c->id, c->queued_bytes);
+				}
+				c->spilled_ops++;
+				c->spilled_bytes += enc.len;
+				c->next_seq++;
+				util_buf_free(&enc);
+				return 0;
+			}
 		}
 	}
 	queue_push(c, c->next_seq++, enc.data, enc.len);
 	util_buf_free(&enc);
 	return 0;
+}
+
+/* Ops the target has not applied can no longer be sent: start the sequence
+ * where the target stands and copy everything again. */
+static void conn_lost_ops(struct conn *c, uint64_t applied, const char *why)
+{
+	char err[256];
+
+	dtlog_event(DTLOG_ERROR, 4007, "Connection %u: queued ops after op %" PRIu64 " were lost (%s); the connection is marked Mirror Required and remirrored",
+		    c->id, applied, why);
+	spill_stop(c);
+	conn_acked(c, UINT64_MAX);
+	journal_reset(c);
+	c->next_seq = applied + 1;
+	c->last_acked = applied;
+	conn_mirror(c, err, sizeof(err));
+}
+
+static void spill_stop(struct conn *c)
+{
+	if (c->sr)
+		xlog_reader_close(c->sr);
+	c->sr = NULL;
+	c->spilling = false;
+	c->spilled_ops = c->spilled_bytes = 0;
+}
+
+/* Moves spilled ops back into memory, oldest first, while there is room. */
+static void spill_refill(struct conn *c)
+{
+	struct util_buf enc;
+	char path[PATH_MAX];
+
+	util_buf_init(&enc);
+	while (c->spilling && c->queued_bytes < c->src->a->conf.queue.memory) {
+		struct ditto_op op;
+		size_t i;
+		int rc;
+
+		if (!c->sr) {
+			for (i = 0; i < c->njf && c->jf[i].last_seq < c->spill_first; i++)
+				;
+			if (i == c->njf) {
+				conn_lost_ops(c, c->last_acked, "spilled ops missing from the journal");
+				break;
+			}
+			journal_path(c, c->jf[i].file_seq, path, sizeof(path));
+			c->sr = xlog_reader_open(path);
+			c->sr_file = c->jf[i].file_seq;
+			if (!c->sr) {
+				conn_lost_ops(c, c->last_acked, strerror(errno));
+				break;
+			}
+		}
+		rc = xlog_read(c->sr, &op);
+		if (rc == 0) {
+			/* End of this file: the next one holds the rest. */
+			xlog_reader_close(c->sr);
+			c->sr = NULL;
+			for (i = 0; i < c->njf && c->jf[i].file_seq <= c->sr_file; i++)
+				;
+			if (i == c->njf) {
+				conn_lost_ops(c, c->last_acked, "journal ends before the spilled ops");
+				break;
+			}
+			journal_path(c, c->jf[i].file_seq, path, sizeof(path));
+			c->sr = xlog_reader_open(path);
+			c->sr_file = c->jf[i].file_seq;
+			if (!c->sr) {
+				conn_lost_ops(c, c->last_acked, strerror(errno));
+				break;
+			}
+			continue;
+		}
+		if (rc < 0) {
+			conn_lost_ops(c, c->last_acked, xlog_reader_error(c->sr));
+			break;
+		}
+		if (op.seq >= c->spill_first) {
+			if (op.seq != c->spill_first) {
+				op_free(&op);
+				conn_lost_ops(c, c->last_acked, "a gap in the journal");
+				break;
+			}
+			util_buf_reset(&enc);
+			if (op_encode(&op, &enc) == 0) {
+				queue_push(c, op.seq, enc.data, enc.len);
+				c->spilled_ops--;
+				c->spilled_bytes -= enc.len < c->spilled_bytes ? enc.len : c->spilled_bytes;
+			}
+			if (++c->spill_first == c->next_seq)
+				spill_stop(c);
+		}
+		op_free(&op);
+	}
+	util_buf_free(&enc);
 }
 
 static const char *queue_dir(const struct conn *c)
@@ -379,6 +503,7 @@ static void journal_reset(struct conn *c)
 	uint64_t next_file = c->xw ? xlog_writer_file_seq(c->xw) + 1 : 1;
 	size_t i;
 
+	spill_stop(c);
 	xlog_writer_close(c->xw);
 	c->xw = NULL;
 	if (xlog_list(queue_dir(c), c->host, c->port, c->id, &files) == 0)
@@ -416,10 +541,21 @@ static int journal_replay(struct conn *c, bool *need_mirror)
 		while ((rc = xlog_read(r, &op)) == 1) {
 			/* Journal order is sequence order; the saved next_seq may
 			 * be ahead of what is journaled, never a reason to skip. */
-			if (!c->tail || op.seq > c->tail->seq) {
+			if ((!c->tail || op.seq > c->tail->seq) && (!c->spilling || op.seq >= c->next_seq)) {
 				util_buf_reset(&enc);
-				if (op_encode(&op, &enc) == 0)
-					queue_push(c, op.seq, enc.data, enc.len);
+				if (op_encode(&op, &enc) == 0) {
+					/* Memory holds the oldest; the rest stays on disk. */
+					if (c->spilling || c->queued_bytes + enc.len > c->src->a->conf.queue.memory) {
+						if (!c->spilling) {
+							c->spilling = true;
+							c->spill_first = op.seq;
+						}
+						c->spilled_ops++;
+						c->spilled_bytes += enc.len;
+					} else {
+						queue_push(c, op.seq, enc.data, enc.len);
+					}
+				}
 				if (op.seq >= c->next_seq)
 					c->next_seq = op.seq + 1;
 			}
@@ -471,6 +607,7 @@ static void conn_acked(struct conn *c, uint64_t seq)
 	if (!c->head)
 		c->tail = NULL;
 	journal_trim(c);
+	spill_refill(c);
 }
 
 /* ----------------------------------------------------------------- mirror */
@@ -1075,13 +1212,9 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 			 * hold are gone (a journal that failed): the target
 			 * cannot continue from here, so start the sequence
 			 * where it stands and copy everything again. */
-			dtlog_event(DTLOG_ERROR, 4007, "Connection %u: ops %" PRIu64 "-%" PRIu64 " were lost; the connection is marked Mirror Required and remirrored",
-				    c->id, ok.last_applied + 1, c->head->seq - 1);
-			conn_acked(c, UINT64_MAX);
-			journal_reset(c);
-			c->next_seq = ok.last_applied + 1;
-			c->last_acked = ok.last_applied;
-			conn_mirror(c, err, sizeof(err));
+			snprintf(err, sizeof(err), "ops %" PRIu64 "-%" PRIu64 " are gone (a journal that failed)",
+				 ok.last_applied + 1, c->head->seq - 1);
+			conn_lost_ops(c, ok.last_applied, err);
 		}
 		/* Everything not yet acknowledged goes again, in order. */
 		c->send_next = c->head;
@@ -1214,6 +1347,8 @@ static void conn_free(struct conn *c)
 		mirror_walk_free(c->mw);
 	if (c->repair)
 		mirror_walk_free(c->repair);
+	if (c->sr)
+		xlog_reader_close(c->sr);
 	if (c->vlog)
 		verify_finish(c, "connection removed");
 	probes_clear(c);
@@ -1866,8 +2001,9 @@ static void conn_begin(struct conn *c, bool mirror, bool restart, struct util_bu
 	}
 	/* After a restart the changes made while the agent was down were never
 	 * captured: a replicating connection is mirrored again. */
-	if (restart && (c->replicate || need_mirror) && !mirror) {
-		dtlog(DTLOG_INFO, 0, "Connection %u: remirroring after restart", c->id);
+	if (restart && (c->replicate || need_mirror || mirror)) {
+		dtlog(DTLOG_INFO, 0, "Connection %u: remirroring after restart%s", c->id,
+		      mirror ? " (the last mirror had not completed)" : "");
 		mirror = true;
 	}
 	conn_backup(c);
@@ -2418,6 +2554,8 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 			c->cap_error[0] ? ": " : "", c->cap_error);
 	util_buf_printf(out, "Queued ops:           %" PRIu64 "\n", c->queued_ops);
 	util_buf_printf(out, "Queued bytes:         %" PRIu64 "\n", c->queued_bytes);
+	util_buf_printf(out, "Disk queue:           %" PRIu64 " ops, %" PRIu64 " bytes\n",
+			c->spilled_ops, c->spilled_bytes);
 	util_buf_printf(out, "Sent ops:             %" PRIu64 "\n", c->sent_ops);
 	util_buf_printf(out, "Sent bytes:           %" PRIu64 "\n", c->sent_bytes);
 	util_buf_printf(out, "Last acknowledged op: %" PRIu64 "\n", c->last_acked);
