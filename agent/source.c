@@ -829,10 +829,13 @@ static void mirror_tick(struct evloop *loop, struct evloop_timer *t, void *arg)
 
 	(void)t;
 	c->mirror_tick = NULL;
-	if (!c->mw || c->mpaused)
+	if (!c->mw || c->mpaused) {
+		conn_pump(c); /* what the task queued before it paused goes */
 		return;
-	/* Memory bounds the walk: it waits for acks when the queue is full. */
-	if (c->queued_bytes < c->src->a->conf.queue.memory) {
+	}
+	/* Memory bounds the walk: it waits for acks when the queue is full
+	 * (or spilling: a mirror never queues to disk). */
+	if (c->queued_bytes < c->src->a->conf.queue.memory && !c->spilling) {
 		rc = mirror_walk_step(c->mw, 4u << 20, 512);
 		mirror_walk_stats(c->mw, &c->mstats);
 		if (rc <= 0) {
@@ -845,7 +848,7 @@ static void mirror_tick(struct evloop *loop, struct evloop_timer *t, void *arg)
 		}
 	}
 	conn_pump(c);
-	if (c->mw && !c->mpaused && c->queued_bytes < c->src->a->conf.queue.memory)
+	if (c->mw && !c->mpaused && !c->spilling && c->queued_bytes < c->src->a->conf.queue.memory)
 		c->mirror_tick = evloop_timer_add(loop, 0, 0, mirror_tick, c);
 }
 
@@ -1170,7 +1173,7 @@ static void conn_pump(struct conn *c)
 		c->send_next = q;
 		link_flush(c->link);
 	}
-	if (c->mw && !c->mpaused && !c->mirror_tick &&
+	if (c->mw && !c->mpaused && !c->mirror_tick && !c->spilling &&
 	    c->queued_bytes < c->src->a->conf.queue.memory)
 		c->mirror_tick = evloop_timer_add(c->src->a->loop, 0, 0, mirror_tick, c);
 }
@@ -2267,6 +2270,7 @@ int source_mirror_ctl(struct source *s, uint32_t con_id, enum source_mirror_ctl 
 		dtlog(DTLOG_INFO, 90, "Mirror stopped %u", c->id);
 		util_buf_printf(msg, "Mirror of connection %u stopped\n", con_id);
 		conns_save(s);
+		conn_pump(c);
 		break;
 	}
 	return 0;
@@ -2536,9 +2540,12 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 		util_buf_printf(out, "Mirror percent:       %" PRIu64 "%%\n", done * 100 / c->calc_bytes);
 		util_buf_printf(out, "Mirror remaining:     %" PRIu64 " bytes\n", c->calc_bytes - done);
 	}
-	if (c->task == TASK_MIRROR && c->run_mopt.type != SOURCE_MIRROR_FULL)
+	if (c->task == TASK_MIRROR && c->run_mopt.type != SOURCE_MIRROR_FULL) {
 		util_buf_printf(out, "Mirror resent:        %" PRIu64 " files, %" PRIu64 " bytes queued; %" PRIu64 " bytes compared\n",
 				c->resent_files, c->resent_bytes, c->mstats.bytes);
+		util_buf_printf(out, "Mirror skipped:       %" PRIu64 " bytes (the same on the target)\n",
+				c->mstats.bytes > c->resent_bytes ? c->mstats.bytes - c->resent_bytes : 0);
+	}
 	util_buf_printf(out, "Verification:         %s\n",
 			c->task == TASK_VERIFY ? "Verifying" : c->vsummary[0] ? c->vsummary : "never run");
 	if (c->vcron)

@@ -3,8 +3,8 @@
 # journal: with the target agent frozen, 120 MB of changes stay within
 # about 32 MiB of queue memory (the rest on disk), survive a kill -9 of the
 # source, and drain in order once the target runs again.
-. "$(dirname "$0")/lib.sh"
 IT_LIMIT=240
+. "$(dirname "$0")/lib.sh"
 
 key="$IT_DIR/peer.key"
 tport=$(free_port)

@@ -4,8 +4,8 @@
 # difference, totals) and returns 1 / exits 0 when in sync, -105 / exits
 # non-zero with a summary when not, so cron can alert. CHECKSUM finds a
 # change that keeps size and time; REMIRROR repairs; a cron schedule runs it.
-. "$(dirname "$0")/lib.sh"
 IT_LIMIT=240
+. "$(dirname "$0")/lib.sh"
 
 key="$IT_DIR/peer.key"
 tport=$(free_port)
