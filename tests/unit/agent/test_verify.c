@@ -1366,7 +1366,7 @@ Test(verify, listing_leaves_out_unmatched_names)
 	tctx_free(&t);
 }
 
-Test(verify, huge_directory_in_chunks, .timeout = 600)
+Test(verify, huge_directory_in_chunks)
 {
 	enum { N = 20000, NL = 200 };
 	struct mirror_opts o = { .probe = MIRROR_DIRS_ONLY, .dirlists = true };
