@@ -400,6 +400,7 @@ struct run {
 	uint32_t path_len;
 	const char *map_file;
 	bool unlink_first;      /* our map file is on disk: remove before op 1 */
+	bool guarded;           /* the delta's guard went out */
 	uint64_t emitted;       /* ops handed (or about to be handed) to emit */
 	uint64_t pend_off;      /* pending WRITE: s->wbuf[0..pend_len) */
 	size_t pend_len;
@@ -412,8 +413,37 @@ struct run {
 	struct blockmap_result res;
 };
 
+static int emit_op(struct run *r, struct ditto_op *op);
+
+/* Whatever the delta holds (even nothing), the target is first told which
+ * copy it applies to, so one that is not that (removed, replaced or edited
+ * behind our back) skips it and asks for the whole file. */
+static int guard(struct run *r)
+{
+	struct ditto_op op;
+
+	r->guarded = true;
+	op_init(&op, DITTO_OP_VERIFY);
+	op.flags = DITTO_VERIFY_GUARD;
+	op.mode = S_IFREG;
+	op.len = r->old->size;
+	op.attr_mask = DITTO_ATTR_MTIME;
+	op.mtime_ns = r->old->mtime_ns;
+	/* Not counted in emitted: it changes nothing on the target, so it
+	 * does not invalidate the map. */
+	op.path = r->path;
+	op.path_len = r->path_len;
+	if (r->emit(r->ctx, &op) != 0) {
+		errno = ECANCELED;
+		return -1;
+	}
+	return 0;
+}
+
 static int emit_op(struct run *r, struct ditto_op *op)
 {
+	if (r->old && !r->guarded && guard(r) < 0)
+		return -1;
 	if (!r->emitted && r->unlink_first) {
 		if (unlink_durable(r->map_file) < 0)
 			return -1;
@@ -818,7 +848,7 @@ int blockmap_sync_file(struct blockmap_store *s, int fd, const struct stat *st,
 		/* The target's copy may hold anything: start from empty. */
 		goto out;
 	}
-	if (walk(&r) < 0)
+	if (walk(&r) < 0 || (old && !r.guarded && guard(&r) < 0))
 		goto out;
 
 	if (r.hash) {

@@ -19,6 +19,11 @@
  *               hash of zeros.
  *   TRUNCATE    off = new size, last, when the file shrank, or grew past the
  *               end of the data written (a trailing hole).
+ * Every delta (even an empty one: an unchanged file) starts with a VERIFY
+ * with DITTO_VERIFY_GUARD carrying the size and mtime of the copy the map
+ * describes (the mtime of the st passed when it was made: the caller must
+ * give the target that mtime with its SETATTR), so a target whose copy is
+ * not that skips the delta and asks for the file whole.
  * Without a usable map (first time, other inode, block size changed, map lost)
  * the file is sent in full: TRUNCATE(0) first (the target's copy may hold
  * anything), WRITE of the data extents, TRUNCATE(size) for a trailing hole.

@@ -6,6 +6,7 @@
  * can stop after any entry or any chunk. */
 
 #include "mirror.h"
+#include "blockmap.h"
 #include "bhash.h"
 #include "op.h"
 #include "util.h"
@@ -728,10 +729,76 @@ static int push_dir(struct mirror_walk *w, int dirfd, const char *name,
 
 /* --- regular files ------------------------------------------------------ */
 
+/* A file sent whole outside the maps leaves its map describing another
+ * copy: drop it, before (so a delta between our chunks starts from
+ * nothing) and after (a map made meanwhile is not of what we sent). */
+static void map_forget(struct mirror_walk *w, const struct stat *st)
+{
+	if (w->o.maps)
+		blockmap_forget(w->o.maps, st->st_dev, st->st_ino);
+}
+
 static void file_close(struct mirror_walk *w)
 {
+	if (!w->f.probe && w->o.maps_mode == MIRROR_MAPS_FORGET)
+		map_forget(w, &w->f.st);
 	close(w->f.fd);
 	w->f.fd = -1;
+}
+
+/* CREATE of the file being sent (an existing copy keeps its data). */
+static int emit_create(struct mirror_walk *w)
+{
+	struct file_state *f = &w->f;
+	struct ditto_op op;
+
+	op_with_path(&op, DITTO_OP_CREATE, f->path, f->path_len);
+	op.mode = f->st.st_mode & 07777;
+	op.uid = f->st.st_uid;
+	op.gid = f->st.st_gid;
+	return emit(w, &op);
+}
+
+static int map_emit(void *ctx, const struct ditto_op *op)
+{
+	return emit(ctx, op);
+}
+
+/* A file sent through the block maps, in one step. */
+static int send_by_map(struct mirror_walk *w)
+{
+	struct file_state *f = &w->f;
+	struct blockmap_result res;
+	int rc = -1;
+
+	if (w->o.maps_mode == MIRROR_MAPS_REBUILD &&
+	    blockmap_forget(w->o.maps, f->st.st_dev, f->st.st_ino) < 0) {
+		/* A stale map left in place could be used: send nothing. */
+		skip_err(w, errno, "drop the block map of");
+		rc = 0;
+		goto out;
+	}
+	if (emit_create(w) < 0)
+		goto out;
+	if (blockmap_sync_file(w->o.maps, f->fd, &f->st, f->path, f->path_len,
+			       map_emit, w, &res) < 0) {
+		if (errno == ECANCELED)
+			goto out;
+		skip_err(w, errno, "read");
+		rc = 0;
+		goto out;
+	}
+	w->st.bytes += res.bytes_sent;
+	w->step_bytes += res.bytes_read;
+	/* The times of the fstat the map was made with: the guard of the
+	 * next delta expects them on the target. */
+	if (emit_setattr(w, f->path, f->path_len, &f->st, ATTR_ALL) < 0 ||
+	    send_xattrs(w, f->fd, f->path, f->path_len) < 0)
+		goto out;
+	rc = 0;
+out:
+	file_close(w);
+	return rc;
 }
 
 static int start_file(struct mirror_walk *w, int dirfd, const char *name)
@@ -788,12 +855,11 @@ static int start_file(struct mirror_walk *w, int dirfd, const char *name)
 		w->hbuf = util_xrealloc(w->hbuf, f->block);
 		return 0;
 	}
+	if (w->o.maps && w->o.maps_mode != MIRROR_MAPS_FORGET && !w->o.count_only)
+		return send_by_map(w);
+	map_forget(w, &f->st);
 
-	op_with_path(&op, DITTO_OP_CREATE, f->path, f->path_len);
-	op.mode = f->st.st_mode & 07777;
-	op.uid = f->st.st_uid;
-	op.gid = f->st.st_gid;
-	if (emit(w, &op) < 0)
+	if (emit_create(w) < 0)
 		goto fail;
 	/* Cut whatever a stale target file holds: after this only the data
 	 * extents are written, so holes stay holes. */
@@ -1308,6 +1374,7 @@ int mirror_send_ranges(struct mirror_walk *w, const char *abs, const char *path,
 		return 1;
 	}
 	size = (uint64_t)st.st_size;
+	map_forget(w, &st);
 	for (i = 0; i < n && rc == 0; i++) {
 		uint64_t off = r[i].off, end = r[i].off + r[i].len;
 
@@ -1350,6 +1417,7 @@ int mirror_send_ranges(struct mirror_walk *w, const char *abs, const char *path,
 		    send_xattrs(w, fd, p, (uint32_t)plen) < 0)
 			rc = -1;
 	}
+	map_forget(w, &st);
 	close(fd);
 	return rc < 0 ? -1 : 0;
 }

@@ -103,6 +103,23 @@ enum mirror_probe {
 				DIRLISTs (an orphans run) */
 };
 
+struct blockmap_store;
+
+/* What a walk does with the connection's block maps (opts.maps) for the
+ * regular files it sends (not those it probes). */
+enum mirror_maps {
+	MIRROR_MAPS_FORGET,  /* send as described above and drop the file's
+				map: the target's copy changed by other
+				means than a delta */
+	MIRROR_MAPS_DELTA,   /* CREATE, then blockmap_sync_file (only what
+				differs from the map, after its guard; the
+				whole file without a map), then SETATTR with
+				the size and times of the fstat before the
+				read, and SETXATTRs — one step per file */
+	MIRROR_MAPS_REBUILD, /* as DELTA, but the map is dropped first: the
+				file goes whole and gets a new map */
+};
+
 struct mirror_opts {
 	mirror_emit_fn emit;       /* required unless count_only */
 	mirror_match_fn match;     /* NULL: everything */
@@ -124,6 +141,8 @@ struct mirror_opts {
 				      for directories), so the target can find
 				      orphans; DITTO_DIRLIST_ROOT for a
 				      directory mapped to the target root */
+	struct blockmap_store *maps; /* NULL: no block maps */
+	enum mirror_maps maps_mode;
 };
 
 struct mirror_stats {
@@ -161,7 +180,8 @@ void mirror_walk_free(struct mirror_walk *w);
 /* The repair after a checksum comparison: sends byte ranges of one regular
  * file (abs; op path `path`) — WRITE for data, FALLOCATE(PUNCH_HOLE|
  * KEEP_SIZE) where the source has a hole, each piece at most opts.chunk —
- * then TRUNCATE(size now), SETATTR and SETXATTRs, through w's emit. w may be
+ * then TRUNCATE(size now), SETATTR and SETXATTRs, through w's emit; the
+ * file's block map (opts.maps) is dropped. w may be
  * a walker made without roots just for this. 0; 1 when abs is not a regular
  * file any more (send it another way); -1 when emit aborted. Read errors
  * are counted and reported like the walk's. */

@@ -19,6 +19,7 @@
 #include "dtlog.h"
 #include "link.h"
 #include "mirror.h"
+#include "blockmap.h"
 #include "op.h"
 #include "repset.h"
 #include "restore.h"
@@ -59,6 +60,7 @@ struct probe {
 	uint64_t size;
 	int64_t mtime_ns;
 	bool link;         /* a further name of a hard-link group */
+	bool guard;        /* a delta's guard (DITTO_VERIFY_GUARD) */
 	uint32_t rel_len, abs_len, first_len;
 	char *rel, *abs, *first; /* first: the group's first name (link) */
 };
@@ -147,6 +149,16 @@ struct conn {
 	struct xlog_reader *sr;
 	uint64_t sr_file;
 
+	/* Block maps of what the target's copies hold, so real-time changes
+	 * go as deltas (agent/blockmap.h); opened at first use. The guards
+	 * sent ahead of deltas wait here for their acknowledgement (held) or
+	 * a REPORT (failed: the file goes whole). */
+	struct blockmap_store *maps;
+	bool maps_failed;
+	struct mirror_walk *sync_walk;  /* sync_path's, while it runs */
+	struct probe *guards, *guards_tail;
+	uint64_t rt_files, rt_read, rt_sent, rt_whole;
+
 	struct conn *next;
 };
 
@@ -170,7 +182,9 @@ struct source {
 static void conn_pump(struct conn *c);
 static void conn_dial(struct conn *c);
 static int conns_save(struct source *s);
-static void sync_path(struct conn *c, const char *abs, size_t len);
+static void sync_path(struct conn *c, const char *abs, size_t len, enum mirror_maps how);
+static void guards_settle(struct conn *c, uint64_t seq, bool failed);
+static struct blockmap_store *conn_maps(struct conn *c);
 static void queue_attrs(struct conn *c, const char *abs, size_t len, bool dirs_only);
 static void task_progress(struct conn *c);
 static void spill_stop(struct conn *c);
@@ -594,6 +608,7 @@ static void conn_acked(struct conn *c, uint64_t seq)
 {
 	if (seq > c->last_acked)
 		c->last_acked = seq;
+	guards_settle(c, seq, false);
 	while (c->head && c->head->seq <= seq) {
 		struct qrec *q = c->head;
 
@@ -645,14 +660,15 @@ static void probes_clear(struct conn *c)
 	c->probes_tail = NULL;
 }
 
-/* Remembers a VERIFY just queued, with the source path the walk is at. */
-static void probe_note(struct conn *c, const struct ditto_op *op)
+/* Remembers a VERIFY just queued, with the source path walk w is at. */
+static void probe_note(struct conn *c, struct mirror_walk *w, const struct ditto_op *op)
 {
 	struct probe *p = util_xcalloc(1, sizeof(*p));
+	struct probe **head = &c->probes, **tail = &c->probes_tail;
 	const char *abs;
 	size_t alen;
 
-	abs = mirror_walk_abs(c->mw, &alen);
+	abs = mirror_walk_abs(w, &alen);
 	p->seq = op->seq;
 	p->mode = op->mode;
 	p->uid = op->uid;
@@ -668,11 +684,32 @@ static void probe_note(struct conn *c, const struct ditto_op *op)
 		p->first = util_xstrndup((const char *)op->data, op->data_len);
 		p->first_len = op->data_len;
 	}
-	if (c->probes_tail)
-		c->probes_tail->next = p;
+	if (op->flags & DITTO_VERIFY_GUARD) {
+		p->guard = true;
+		head = &c->guards;
+		tail = &c->guards_tail;
+	}
+	if (*tail)
+		(*tail)->next = p;
 	else
-		c->probes = p;
-	c->probes_tail = p;
+		*head = p;
+	*tail = p;
+}
+
+/* The guards up to seq were applied: those not answered held (failed:
+ * their answers were lost with a link, so the file goes whole). */
+static void guards_settle(struct conn *c, uint64_t seq, bool failed)
+{
+	while (c->guards && c->guards->seq <= seq) {
+		struct probe *p = c->guards;
+
+		c->guards = p->next;
+		if (!c->guards)
+			c->guards_tail = NULL;
+		if (failed)
+			sync_path(c, p->abs, p->abs_len, MIRROR_MAPS_REBUILD);
+		probe_free(p);
+	}
 }
 
 static int mirror_emit(void *ctx, const struct ditto_op *op)
@@ -684,8 +721,12 @@ static int mirror_emit(void *ctx, const struct ditto_op *op)
 	if (op_copy(&copy, op) < 0)
 		return -1;
 	rc = conn_enqueue(c, &copy);
-	if (rc == 0 && copy.kind == DITTO_OP_VERIFY && c->mw)
-		probe_note(c, &copy);
+	if (rc == 0 && copy.kind == DITTO_OP_VERIFY) {
+		if ((copy.flags & DITTO_VERIFY_GUARD) && c->sync_walk)
+			probe_note(c, c->sync_walk, &copy);
+		else if (!(copy.flags & DITTO_VERIFY_GUARD) && c->mw)
+			probe_note(c, c->mw, &copy);
+	}
 	op_free(&copy);
 	return rc;
 }
@@ -883,6 +924,7 @@ static int conn_task(struct conn *c, enum task_kind kind, char *err, size_t errl
 	mo.ctx = c;
 	mo.xattrs = true;
 	mo.block = (uint32_t)c->src->a->conf.capture.block_size;
+	mo.maps = conn_maps(c); /* MIRROR_MAPS_FORGET: what it sends drops them */
 	switch (kind) {
 	case TASK_MIRROR:
 		mo.probe = c->run_mopt.type == SOURCE_MIRROR_FULL ? MIRROR_SEND : MIRROR_PROBE_FILES;
@@ -1047,7 +1089,13 @@ static void repair(struct conn *c, const struct probe *p, const struct wire_repo
 		return;
 	}
 	if ((r->what & whole) || (!S_ISREG(p->mode) && (r->what & ~(uint32_t)(WIRE_DIFF_MODE | WIRE_DIFF_OWNER | WIRE_DIFF_MTIME)))) {
-		sync_path(c, p->abs, p->abs_len);
+		/* A difference mirror saw only that size or mtime moved on,
+		 * most often because the source changed while we were away:
+		 * a delta, guarded, is right then. A comparison of content
+		 * found the copy itself different: whole. */
+		sync_path(c, p->abs, p->abs_len,
+			  !checksum && c->task == TASK_MIRROR && !(r->what & (WIRE_DIFF_MISSING | WIRE_DIFF_TYPE | WIRE_DIFF_ERROR)) ?
+			  MIRROR_MAPS_DELTA : MIRROR_MAPS_REBUILD);
 		if (r->what & (WIRE_DIFF_MISSING | WIRE_DIFF_TYPE | WIRE_DIFF_LINK))
 			repair_parent(c, p);
 	} else if (r->what & (WIRE_DIFF_DATA | WIRE_DIFF_SIZE)) {
@@ -1066,7 +1114,7 @@ static void repair(struct conn *c, const struct probe *p, const struct wire_repo
 			n++;
 		}
 		if (mirror_send_ranges(c->repair, p->abs, p->rel, p->rel_len, rg, n) == 1)
-			sync_path(c, p->abs, p->abs_len);
+			sync_path(c, p->abs, p->abs_len, MIRROR_MAPS_REBUILD);
 	} else {
 		queue_attrs(c, p->abs, p->abs_len, false);
 	}
@@ -1112,6 +1160,32 @@ static void on_report(struct conn *c, const struct wire_report *r)
 			verifylog_entry(c->vlog, r->path, strlen(r->path), WIRE_DIFF_ORPHAN |
 					(r->result == WIRE_ORPHAN_FAILED ? WIRE_DIFF_ERROR : 0), NULL, &tgt, 0,
 					r->result == WIRE_ORPHAN_DELETED || r->result == WIRE_ORPHAN_MOVED);
+		}
+		return;
+	}
+	if (r->what & WIRE_DIFF_GUARD) {
+		guards_settle(c, r->seq - 1, false);
+		if (c->guards && c->guards->seq == r->seq) {
+			guards_settle(c, r->seq, true);
+			c->rt_whole++;
+		} else {
+			/* Sent before this agent restarted: which file it
+			 * was is not known here, so compare them all. */
+			char err[256];
+
+			dtlog(DTLOG_WARNING, 0, "Connection %u: the target skipped a delta for %s queued before a restart; "
+			      "starting a difference mirror", c->id, r->path);
+			if (c->task == TASK_NONE) {
+				/* The copy kept its old size and mtime, which
+				 * a difference mirror sees. */
+				c->run_mopt = c->mopt;
+				c->run_mopt.calculate = false;
+				c->run_mopt.newer = false;
+				if (c->run_mopt.type == SOURCE_MIRROR_FULL)
+					c->run_mopt.type = SOURCE_MIRROR_DIFFERENT;
+				if (conn_task(c, TASK_MIRROR, err, sizeof(err)) < 0)
+					dtlog(DTLOG_ERROR, 0, "Connection %u: %s", c->id, err);
+			}
 		}
 		return;
 	}
@@ -1206,6 +1280,8 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 		c->tpaused = false;
 		c->state = CONN_STARTED;
 		c->last_error[0] = '\0';
+		/* Before conn_acked, which would take them as held. */
+		guards_settle(c, ok.last_applied, true);
 		conn_acked(c, ok.last_applied);
 		probes_lost(c, ok.last_applied);
 		if (c->head && c->head->seq > ok.last_applied + 1) {
@@ -1355,6 +1431,13 @@ static void conn_free(struct conn *c)
 	if (c->vlog)
 		verify_finish(c, "connection removed");
 	probes_clear(c);
+	while (c->guards) {
+		struct probe *p = c->guards;
+
+		c->guards = p->next;
+		probe_free(p);
+	}
+	blockmap_store_close(c->maps);
 	free(c->orph_move);
 	free(c->vcron);
 	free(c->wire_repset);
@@ -1386,10 +1469,54 @@ static void conn_free(struct conn *c)
  * source as it is now. Reading the current state (rather than trusting the
  * event) keeps the copy right even when events were coalesced or arrive
  * late: the target ends where the source is. */
-static void sync_path(struct conn *c, const char *abs, size_t len)
+/* The connection's block maps, opened at first use; NULL (files go whole)
+ * if the directory cannot be made, said once. */
+static struct blockmap_store *conn_maps(struct conn *c)
+{
+	char err[512], *dir;
+
+	if (c->maps || c->maps_failed || c->temporary)
+		return c->maps;
+	dir = util_xasprintf("%s/blockmaps/%u", c->src->a->conf.agent.state_dir, c->id);
+	c->maps = blockmap_store_open(dir, (uint32_t)c->src->a->conf.capture.block_size, err, sizeof(err));
+	if (!c->maps) {
+		c->maps_failed = true;
+		dtlog(DTLOG_WARNING, 0, "Connection %u: %s; changed files are sent whole", c->id, err);
+	}
+	free(dir);
+	return c->maps;
+}
+
+/* A connection that goes takes its maps along. */
+static void conn_maps_remove(struct conn *c)
+{
+	char *dir;
+
+	if (!conn_maps(c))
+		return;
+	dir = util_xasprintf("%s/blockmaps/%u", c->src->a->conf.agent.state_dir, c->id);
+	if (blockmap_invalidate_all(c->maps) == 0) {
+		char sub[16];
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		/* Emptied: what is left are the fan-out directories 00..ff. */
+		for (unsigned i = 0; dfd >= 0 && i < 256; i++) {
+			snprintf(sub, sizeof(sub), "%02x", i);
+			unlinkat(dfd, sub, AT_REMOVEDIR);
+		}
+		if (dfd >= 0)
+			close(dfd);
+	}
+	if (rmdir(dir) < 0 && errno != ENOENT)
+		dtlog(DTLOG_WARNING, 0, "Connection %u: cannot remove %s: %s", c->id, dir, strerror(errno));
+	free(dir);
+}
+
+static void sync_path(struct conn *c, const char *abs, size_t len, enum mirror_maps how)
 {
 	char rel[DITTO_PATH_MAX + 1];
 	struct mirror_opts mo;
+	struct mirror_stats st;
 	struct mirror_walk *w;
 	const char *roots[1];
 	char err[256];
@@ -1405,13 +1532,20 @@ static void sync_path(struct conn *c, const char *abs, size_t len)
 	mo.map = map_path;
 	mo.ctx = c;
 	mo.xattrs = true;
+	mo.maps = conn_maps(c);
+	mo.maps_mode = how;
 	roots[0] = abs;
 	w = mirror_walk_new(roots, 1, &mo, err, sizeof(err));
 	if (!w)
 		return; /* gone already: its DELETE event follows */
+	c->sync_walk = w;
 	do
 		rc = mirror_walk_step(w, UINT64_MAX, UINT32_MAX);
 	while (rc > 0);
+	c->sync_walk = NULL;
+	mirror_walk_stats(w, &st);
+	c->rt_files += st.files;
+	c->rt_sent += st.bytes;
 	mirror_walk_free(w);
 }
 
@@ -1513,7 +1647,7 @@ static void on_capture_event(void *ctx, const struct ditto_capture_event *ev)
 		case DITTO_CAPTURE_CLOSE_WRITE:
 		case DITTO_CAPTURE_MOVED_TO:
 			if (in1)
-				sync_path(c, ev->path, ev->path_len);
+				sync_path(c, ev->path, ev->path_len, MIRROR_MAPS_DELTA);
 			break;
 		case DITTO_CAPTURE_DELETE:
 		case DITTO_CAPTURE_MOVED_FROM:
@@ -1524,11 +1658,11 @@ static void on_capture_event(void *ctx, const struct ditto_capture_event *ev)
 			in2 = repset_match(rs, ev->path2, ev->path2_len);
 			if (in1 && in2 && queue_rename(c, ev->path, ev->path_len,
 						       ev->path2, ev->path2_len))
-				sync_path(c, ev->path2, ev->path2_len);
+				sync_path(c, ev->path2, ev->path2_len, MIRROR_MAPS_DELTA);
 			else if (in1)
 				queue_remove(c, ev->path, ev->path_len, dir);
 			else if (in2)
-				sync_path(c, ev->path2, ev->path2_len);
+				sync_path(c, ev->path2, ev->path2_len, MIRROR_MAPS_DELTA);
 			break;
 		case DITTO_CAPTURE_OVERFLOW:
 		case DITTO_CAPTURE_ROOT_GONE: {
@@ -2197,6 +2331,7 @@ int source_disconnect(struct source *s, uint32_t con_id, struct util_buf *msg)
 		dtlog(DTLOG_INFO, 0, "Connection %u disconnected by request", con_id);
 		c->journal_failed = true; /* no new journal: the connection goes */
 		journal_reset(c);
+		conn_maps_remove(c);
 		conn_free(c);
 		conns_save(s);
 		return 0;
@@ -2566,6 +2701,8 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 	util_buf_printf(out, "Sent ops:             %" PRIu64 "\n", c->sent_ops);
 	util_buf_printf(out, "Sent bytes:           %" PRIu64 "\n", c->sent_bytes);
 	util_buf_printf(out, "Last acknowledged op: %" PRIu64 "\n", c->last_acked);
+	util_buf_printf(out, "Changed files:        %" PRIu64 " sent, %" PRIu64 " bytes of data; %" PRIu64 " resent whole (the target's copy was not the expected one)\n",
+			c->rt_files, c->rt_sent, c->rt_whole);
 	util_buf_printf(out, "Mirrored:             %" PRIu64 " dirs, %" PRIu64 " files, %" PRIu64 " bytes, %" PRIu64 " skipped\n",
 			c->mstats.dirs, c->mstats.files, c->mstats.bytes, c->mstats.skipped_errors);
 	if (c->last_error[0])

@@ -60,6 +60,11 @@ struct tsession {
 	unsigned retries;
 	struct evloop_timer *retry_timer;
 	bool paused_source;
+	/* A guard that failed: the delta for this path that follows it is
+	 * skipped (see DITTO_VERIFY_GUARD); the source sends the file whole. */
+	char *guard_skip;
+	uint32_t guard_skip_len;
+	uint64_t guard_misses;
 	struct tsession *next;
 };
 
@@ -164,6 +169,7 @@ static void session_free(struct tsession *s)
 		close(s->seq_fd);
 	free(s->root_path);
 	free(s->orphan_move);
+	free(s->guard_skip);
 	free(s->list_dir);
 	free(s->restore_repset);
 	held_clear(s);
@@ -329,6 +335,20 @@ static void apply_control(struct tsession *s, struct link *l, const struct ditto
 		rep.con_id = s->con_id;
 		rep.seq = op->seq;
 		verify_entry(s->root, op, &rep);
+		if (op->flags & DITTO_VERIFY_GUARD) {
+			if (!rep.what)
+				break; /* the delta applies: no answer needed */
+			free(s->guard_skip);
+			s->guard_skip = util_xstrndup(op->path, op->path_len);
+			s->guard_skip_len = op->path_len;
+			s->guard_misses++;
+			rep.what |= WIRE_DIFF_GUARD;
+			rep.nranges = 0;
+			memcpy(rep.path, op->path, op->path_len < WIRE_PATH_MAX ? op->path_len : WIRE_PATH_MAX);
+			rep.path[op->path_len < WIRE_PATH_MAX ? op->path_len : WIRE_PATH_MAX] = '\0';
+			dtlog(DTLOG_INFO, 0, "Connection %u from %s: %s is not the copy the source's delta is for; "
+			      "skipping the delta, the source sends the file whole", s->con_id, s->source, rep.path);
+		}
 		wire_put_report(link_out(l), &rep);
 		break;
 	case DITTO_OP_REPSET_BACKUP: {
@@ -475,6 +495,17 @@ static int apply_record(struct tsession *s, struct link *l, uint64_t seq,
 		return -1;
 	}
 	op.seq = seq;
+	if (s->guard_skip) {
+		if (op.path && op.path_len == s->guard_skip_len &&
+		    !memcmp(op.path, s->guard_skip, op.path_len) &&
+		    (op.kind == DITTO_OP_WRITE || op.kind == DITTO_OP_FALLOCATE ||
+		     op.kind == DITTO_OP_TRUNCATE || op.kind == DITTO_OP_SETATTR)) {
+			op_free(&op);
+			return 0;
+		}
+		free(s->guard_skip);
+		s->guard_skip = NULL;
+	}
 	if (op.kind == DITTO_OP_VERIFY || op.kind == DITTO_OP_DIRLIST ||
 	    op.kind == DITTO_OP_ORPHANS || op.kind == DITTO_OP_REPSET_BACKUP) {
 		apply_control(s, l, &op);

@@ -103,6 +103,15 @@ int verify_entry(struct apply_root *r, const struct ditto_op *op,
 		rep->what |= WIRE_DIFF_TYPE;
 		goto done;
 	}
+	if (op->flags & DITTO_VERIFY_GUARD) {
+		/* Only what says whose content the copy holds: the source's
+		 * permissions or owner may have changed since. */
+		if ((uint64_t)st.st_size != op->len)
+			rep->what |= WIRE_DIFF_SIZE;
+		if (rep->mtime_ns != op->mtime_ns)
+			rep->what |= WIRE_DIFF_MTIME;
+		goto done;
+	}
 	if (!S_ISLNK(st.st_mode) && (st.st_mode & 07777) != (op->mode & 07777))
 		rep->what |= WIRE_DIFF_MODE;
 	if (st.st_uid != op->uid || st.st_gid != op->gid)

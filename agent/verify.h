@@ -10,7 +10,8 @@
  * regular file, reporting the differing blocks as byte ranges (adjacent
  * blocks merged; past WIRE_REPORT_RANGES ranges the last one is stretched to
  * the end). A name whose path crosses a symlink or a non-directory on the
- * target is MISSING, like a name that is not there. */
+ * target is MISSING, like a name that is not there. A DITTO_VERIFY_GUARD
+ * compares only existence, type, size and mtime. */
 #ifndef DITTO_VERIFY_H
 #define DITTO_VERIFY_H
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Which fields a kind carries; the encoding writes them in this bit order. */
 #define F_FLAGS 0x0001u
@@ -68,7 +69,8 @@ static const struct kind_info *kind_info(uint16_t kind)
 		[DITTO_OP_VERIFY - 32] = { "VERIFY",
 			F_PATH | F_FLAGS | F_ATTR | F_MODE | F_UID | F_GID |
 			F_RDEV | F_OFF | F_LEN | F_DATA,
-			DITTO_VERIFY_CHECKSUM | DITTO_VERIFY_LINK },
+			DITTO_VERIFY_CHECKSUM | DITTO_VERIFY_LINK |
+			DITTO_VERIFY_GUARD },
 		[DITTO_OP_DIRLIST - 32] = { "DIRLIST", F_PATH | F_FLAGS | F_DATA,
 			DITTO_DIRLIST_FIRST | DITTO_DIRLIST_LAST |
 			DITTO_DIRLIST_ROOT },
@@ -241,6 +243,9 @@ static int validate_control(const struct ditto_op *op, const char **why)
 			if (blocks != op->data_len / 8)
 				return invalid(why, "verify: hash count does not match the size");
 		}
+		if ((op->flags & DITTO_VERIFY_GUARD) &&
+		    (op->flags != DITTO_VERIFY_GUARD || !S_ISREG(op->mode)))
+			return invalid(why, "verify: a guard is of a regular file, with no other flag");
 		if ((op->flags & DITTO_VERIFY_LINK) &&
 		    !op_path_valid((const char *)op->data, op->data_len))
 			return invalid(why, "verify: invalid link group path");

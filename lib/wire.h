@@ -68,7 +68,9 @@
  *               or DIRLIST op seq, sent when it applies that op, so before
  *               the ACK that covers it. what: WIRE_DIFF_* bits (0: same);
  *               size..gid: the target's entry; ranges: the blocks whose
- *               checksums differ; path: an orphan's path (DIRLIST).
+ *               checksums differ; path: an orphan's path (DIRLIST), or
+ *               with WIRE_DIFF_GUARD the guarded file's. A guard that holds
+ *               gets no REPORT.
  *   RESTORE     str repset | str source (whose copy) | str dest-host
  *               (empty: the requester's address) | u32 dest-port | u32
  *               options (WIRE_RESTORE_*): asks the target to send its copy
@@ -258,7 +260,9 @@ int wire_get_restore_answer(const struct wire_frame *f,
 #define WIRE_DIFF_LINK 0x080    /* symlink target or hard-link group */
 #define WIRE_DIFF_ORPHAN 0x200  /* on the target only (DIRLIST) */
 #define WIRE_DIFF_ERROR 0x400   /* the target could not compare */
-#define WIRE_DIFF_ALL 0x6ff
+#define WIRE_DIFF_GUARD 0x800   /* a DITTO_VERIFY_GUARD failed: the delta
+				   behind it was skipped; path is set */
+#define WIRE_DIFF_ALL 0xeff
 /* REPORT result for an orphan: what the target did with it. */
 enum wire_orphan_result {
 	WIRE_ORPHAN_FOUND = 0,

@@ -65,6 +65,13 @@ enum ditto_op_kind {
 
 #define DITTO_VERIFY_CHECKSUM 0x1
 #define DITTO_VERIFY_LINK 0x2
+/* A guard before a delta: the ops that follow for this path change only
+ * what differs from a regular file of this size (len) and mtime. A target
+ * whose copy is not that skips those ops (WRITE, FALLOCATE, TRUNCATE and
+ * SETATTR of the path, up to the first other op) and answers with a
+ * REPORT, so the source sends the file whole; a guard that holds gets no
+ * answer. */
+#define DITTO_VERIFY_GUARD 0x4
 #define DITTO_VERIFY_HASH_MAX (DITTO_OP_DATA_MAX / 8) /* hashes in one op */
 #define DITTO_DIRLIST_FIRST 0x1
 #define DITTO_DIRLIST_LAST 0x2

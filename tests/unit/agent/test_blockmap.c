@@ -34,6 +34,8 @@ struct tctx {
 	int hook_fd;
 	uint64_t hook_off;
 	bool hooked;
+	unsigned guards;      /* guards seen (not in ops) */
+	int64_t guard_mtime;  /* the last one's */
 };
 
 static char tdir[64], src_path[128], dst_path[128], map_dir[128];
@@ -73,6 +75,19 @@ static int emit_cb(void *ctx, const struct ditto_op *op)
 
 	cr_assert(op_validate(op, &why) == 0, "invalid op: %s", why);
 	cr_assert(op->path_len == 1 && op->path[0] == 'f' && !op->path[1]);
+	if (op->kind == DITTO_OP_VERIFY) {
+		struct stat st;
+
+		/* A delta's guard: first, once, naming the copy it is for. */
+		cr_assert_eq(op->flags, DITTO_VERIFY_GUARD);
+		cr_assert(S_ISREG(op->mode));
+		cr_assert_eq(t->nops, 0, "the guard comes first");
+		cr_assert(fstat(t->dst, &st) == 0);
+		cr_assert_eq(op->len, (uint64_t)st.st_size);
+		t->guards++;
+		t->guard_mtime = op->mtime_ns;
+		return 0;
+	}
 	if (t->fail_at && t->nops + 1 == t->fail_at)
 		return -1;
 	if (t->nops == t->cap) {
@@ -117,6 +132,7 @@ static int emit_cb(void *ctx, const struct ditto_op *op)
 static void clear_ops(void)
 {
 	T.nops = 0;
+	T.guards = 0;
 }
 
 static int sync_path(struct blockmap_store *s, const char *path,
@@ -975,6 +991,50 @@ Test(blockmap, random_edits_property, .timeout = 120)
 		sync_ok(s, &res);
 		cr_assert(!res.full || !kept, "edit %d: map lost", i);
 		assert_same();
+	}
+	blockmap_store_close(s);
+}
+
+/* Every delta, even an empty one, is guarded with the size and mtime of the
+ * copy the map describes; a full send is not guarded. */
+Test(blockmap, deltas_carry_a_guard_of_the_mapped_copy)
+{
+	struct blockmap_store *s = open_store(4 * KiB);
+	struct blockmap_result res;
+	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 1000000, 123 } };
+	int fd;
+
+	make_src(64 * KiB);
+	cr_assert(utimensat(AT_FDCWD, src_path, ts, 0) == 0);
+	sync_ok(s, &res);
+	cr_assert(res.full);
+	cr_assert_eq(T.guards, 0);
+
+	/* Unchanged: no op but the guard. */
+	sync_ok(s, &res);
+	cr_assert_not(res.full);
+	cr_assert_eq(T.nops, 0);
+	cr_assert_eq(T.guards, 1);
+	cr_assert_eq(T.guard_mtime, 1000000 * 1000000000LL + 123);
+
+	/* Changed: guard of the old copy first (emit_cb checks the size). */
+	fd = open_src();
+	flip(fd, 8 * KiB);
+	cr_assert(ftruncate(fd, 80 * KiB) == 0);
+	close(fd);
+	sync_ok(s, &res);
+	cr_assert_eq(T.guards, 1);
+	cr_assert_eq(T.guard_mtime, 1000000 * 1000000000LL + 123);
+	assert_same();
+
+	/* The next guard names the mtime the last sync saw. */
+	{
+		struct stat st;
+
+		cr_assert(stat(src_path, &st) == 0);
+		sync_ok(s, &res);
+		cr_assert_eq(T.guards, 1);
+		cr_assert_eq(T.guard_mtime, (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
 	}
 	blockmap_store_close(s);
 }

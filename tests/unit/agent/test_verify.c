@@ -1744,3 +1744,53 @@ Test(verify, send_with_dirlists)
 	tctx_free(&plain);
 	check_identical(true);
 }
+
+/* A delta's guard looks at existence, type, size and mtime only: the
+ * source's mode and owner may have moved on since the copy was made. */
+Test(verify, guard_compares_only_size_and_mtime)
+{
+	struct ditto_op op;
+	struct wire_report *rep;
+	struct stat st;
+
+	mkfile(P(tgt, "g"), 10000, 7);
+	cr_assert(chmod(P(tgt, "g"), 0600) == 0);
+	st = lst(P(tgt, "g"));
+	op_init(&op, DITTO_OP_VERIFY);
+	op.flags = DITTO_VERIFY_GUARD;
+	op.path = (char *)"g";
+	op.path_len = 1;
+	op.mode = S_IFREG | 0755;
+	op.uid = 4242;
+	op.gid = 4242;
+	op.len = 10000;
+	op.attr_mask = DITTO_ATTR_MTIME;
+	op.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	rep = verify(&op);
+	cr_assert_eq(rep->what, 0u);
+	free(rep);
+
+	op.len = 9999;
+	rep = verify(&op);
+	cr_assert_eq(rep->what, (uint32_t)WIRE_DIFF_SIZE);
+	free(rep);
+
+	op.len = 10000;
+	op.mtime_ns++;
+	rep = verify(&op);
+	cr_assert_eq(rep->what, (uint32_t)WIRE_DIFF_MTIME);
+	free(rep);
+
+	op.path = (char *)"nothere";
+	op.path_len = 7;
+	rep = verify(&op);
+	cr_assert_eq(rep->what, (uint32_t)WIRE_DIFF_MISSING);
+	free(rep);
+
+	cr_assert(mkdir(P(tgt, "gd"), 0755) == 0);
+	op.path = (char *)"gd";
+	op.path_len = 2;
+	rep = verify(&op);
+	cr_assert_eq(rep->what, (uint32_t)WIRE_DIFF_TYPE);
+	free(rep);
+}

@@ -1003,6 +1003,16 @@ Test(op, control_op_rules)
 	cr_expect_lt(op_validate(&op, &why), 0, "link path escaping");
 	op_set_data(&op, "first/name", 10);
 	cr_expect_eq(op_validate(&op, &why), 0);
+	/* A guard is of a regular file and nothing else. */
+	op_set_data(&op, NULL, 0);
+	op.flags = DITTO_VERIFY_GUARD;
+	op.mode = S_IFREG | 0644;
+	cr_expect_eq(op_validate(&op, &why), 0, "%s", why);
+	op.mode = S_IFDIR | 0755;
+	cr_expect_lt(op_validate(&op, &why), 0, "guard of a directory");
+	op.mode = S_IFREG;
+	op.flags = DITTO_VERIFY_GUARD | DITTO_VERIFY_LINK;
+	cr_expect_lt(op_validate(&op, &why), 0, "guard with another flag");
 	op_free(&op);
 
 	/* DIRLIST: names and the root flag. */
