@@ -607,6 +607,43 @@ usage:
 	return CMD_E_SYNTAX;
 }
 
+/* `NAME = "value"` at v[i]: the value's index, or 0 if it is not there. */
+static size_t named_string(const struct ctlproto_arg *v, size_t i, size_t n, const char *name)
+{
+	if (i + 2 < n && arg_is(&v[i], name) && v[i + 1].type == CTLPROTO_ARG_PUNCT &&
+	    !strcmp(v[i + 1].text, "=") && v[i + 2].type == CTLPROTO_ARG_STRING)
+		return i + 2;
+	return 0;
+}
+
+/* SCRIPT ADD con_id MIRRORSTART|MIRRORSTOP|MIRRORCOMPLETE="path" [ARGS="..."]
+ * SCRIPT REMOVE con_id MIRRORSTART|MIRRORSTOP|MIRRORCOMPLETE */
+static int64_t cmd_script(struct agent *a, const struct cmd_caller *who,
+			  const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	const struct ctlproto_arg *v = cmd->argv;
+	size_t n = cmd->argc, p, x = 0;
+	uint32_t id;
+
+	(void)who;
+	if (n < 4 || v[3].type != CTLPROTO_ARG_WORD)
+		goto usage;
+	if (parse_con_id(&v[2], &id, out) < 0)
+		return CMD_E_PARAM;
+	if (arg_is(&v[1], "REMOVE") && n == 4)
+		return source_script_set(a->source, id, v[3].text, NULL, NULL, out) < 0 ? CMD_E_PARAM : 1;
+	if (!arg_is(&v[1], "ADD") || !(p = named_string(v, 3, n, v[3].text)))
+		goto usage;
+	if (n != 6 && !(n == 9 && (x = named_string(v, 6, n, "ARGS"))))
+		goto usage;
+	return source_script_set(a->source, id, v[3].text, v[p].text, x ? v[x].text : NULL, out) < 0 ?
+	       CMD_E_PARAM : 1;
+usage:
+	util_buf_puts(out, "usage: SCRIPT ADD con_id MIRRORSTART|MIRRORSTOP|MIRRORCOMPLETE=\"path\" [ARGS=\"args\"]\n"
+			   "       SCRIPT REMOVE con_id MIRRORSTART|MIRRORSTOP|MIRRORCOMPLETE\n");
+	return CMD_E_SYNTAX;
+}
+
 /* The agent answers at once whether the queue is drained (1) or not (0);
  * dtcl repeats the question until it is or the caller's timeout passes, so
  * no control request ever blocks the agent. */
@@ -686,6 +723,7 @@ static const struct cmd_def cmds[] = {
 	{ "WAITONMIRROR", false, cmd_waitonmirror },
 	{ "VERIFY", false, cmd_verify }, /* RESULT read-only, the rest checks */
 	{ "ORPHANS", true, cmd_orphans },
+	{ "SCRIPT", true, cmd_script },
 	{ "RESTORE", false, cmd_restore }, /* RESULT read-only, the rest checks */
 };
 

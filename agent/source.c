@@ -19,6 +19,7 @@
 #include "dtlog.h"
 #include "link.h"
 #include "mirror.h"
+#include "mscript.h"
 #include "blockmap.h"
 #include "op.h"
 #include "repset.h"
@@ -153,6 +154,7 @@ struct conn {
 	 * go as deltas (agent/blockmap.h); opened at first use. The guards
 	 * sent ahead of deltas wait here for their acknowledgement (held) or
 	 * a REPORT (failed: the file goes whole). */
+	struct mscripts scripts;           /* SCRIPT ADD: on mirror events */
 	struct blockmap_store *maps;
 	bool maps_failed;
 	struct mirror_walk *sync_walk;  /* sync_path's, while it runs */
@@ -810,6 +812,19 @@ static void temp_remove(struct evloop *loop, struct evloop_timer *t, void *arg)
 	free(rs);
 }
 
+static void conn_script(struct conn *c, enum mscript_event e, const char *reason)
+{
+	struct mscript_info info = {
+		.con_id = c->id, .source = c->src->a->conf.agent.name, .repset = c->repset,
+		.target = c->target, .target_path = c->root, .type = mirror_type_word(c->run_mopt.type),
+		.reason = reason,
+	};
+
+	info.files = c->run_mopt.type == SOURCE_MIRROR_FULL ? c->mstats.files : c->resent_files;
+	info.bytes = c->run_mopt.type == SOURCE_MIRROR_FULL ? c->mstats.bytes : c->resent_bytes;
+	mscript_fire(&c->scripts, c->src->a->loop, e, &info);
+}
+
 static void task_end(struct conn *c, const char *why)
 {
 	enum task_kind k = c->task;
@@ -829,6 +844,8 @@ static void task_end(struct conn *c, const char *why)
 		c->remove_timer = evloop_timer_add(c->src->a->loop, 0, 0, temp_remove, c);
 		return;
 	}
+	if (k == TASK_MIRROR)
+		conn_script(c, why || c->mstopped ? MSCRIPT_STOP : MSCRIPT_COMPLETE, why);
 	if (k == TASK_MIRROR && !why && !c->mstopped) {
 		c->mirror_done = true;
 		dtlog(DTLOG_INFO, 93, "Mirror ended %u (%s: %" PRIu64 " files, %" PRIu64 " bytes sent%s)", c->id,
@@ -982,6 +999,7 @@ static int conn_task(struct conn *c, enum task_kind kind, char *err, size_t errl
 		dtlog(DTLOG_INFO, 89, "Mirror started %u (%s%s)", c->id, mirror_type_word(c->run_mopt.type),
 		      c->run_mopt.newer ? ", newer only" : "");
 		conns_save(c->src);
+		conn_script(c, MSCRIPT_START, NULL);
 	} else if (kind == TASK_VERIFY) {
 		struct verifylog_opts vo = {
 			.dir = c->src->a->conf.agent.log_dir,
@@ -1431,6 +1449,7 @@ static void conn_free(struct conn *c)
 	if (c->vlog)
 		verify_finish(c, "connection removed");
 	probes_clear(c);
+	mscript_free(&c->scripts);
 	while (c->guards) {
 		struct probe *p = c->guards;
 
@@ -1932,6 +1951,7 @@ static int conns_save(struct source *s)
 		config_setting_set_bool(config_setting_add(g, "verify_remirror", CONFIG_TYPE_BOOL), c->vsched.remirror);
 		config_setting_set_bool(config_setting_add(g, "verify_newer", CONFIG_TYPE_BOOL), c->vsched.newer);
 		config_setting_set_bool(config_setting_add(g, "verify_checksum", CONFIG_TYPE_BOOL), c->vsched.checksum);
+		mscript_save(&c->scripts, g);
 	}
 	f = open_memstream(&text, &len);
 	if (!f)
@@ -2225,6 +2245,7 @@ static void conn_load_tasks(struct conn *c, const config_setting_t *g)
 		c->vsched.newer = b;
 	if (config_setting_lookup_bool(g, "verify_checksum", &b))
 		c->vsched.checksum = b;
+	mscript_load(&c->scripts, g);
 	if (cr[0]) {
 		char err[256];
 
@@ -2329,6 +2350,7 @@ int source_disconnect(struct source *s, uint32_t con_id, struct util_buf *msg)
 		util_buf_printf(msg, "Connection %u removed (%" PRIu64 " queued ops dropped)\n",
 				con_id, c->queued_ops);
 		dtlog(DTLOG_INFO, 0, "Connection %u disconnected by request", con_id);
+		task_end(c, "connection removed");
 		c->journal_failed = true; /* no new journal: the connection goes */
 		journal_reset(c);
 		conn_maps_remove(c);
@@ -2577,6 +2599,39 @@ int source_orphans_set(struct source *s, uint32_t con_id,
 	return 0;
 }
 
+int source_script_set(struct source *s, uint32_t con_id, const char *event,
+		      const char *path, const char *args, struct util_buf *msg)
+{
+	struct conn *c = conn_find(s, con_id);
+	int e = mscript_event_parse(event);
+	char err[512];
+
+	if (!c || c->temporary) {
+		util_buf_printf(msg, "no connection %u\n", con_id);
+		return -1;
+	}
+	if (e < 0) {
+		util_buf_printf(msg, "%s is not MIRRORSTART, MIRRORSTOP or MIRRORCOMPLETE\n", event);
+		return -1;
+	}
+	if (path) {
+		if (mscript_set(&c->scripts, (enum mscript_event)e, path, args, err, sizeof(err)) < 0) {
+			util_buf_printf(msg, "script refused: %s\n", err);
+			return -1;
+		}
+		util_buf_printf(msg, "Connection %u runs %s on %s\n", con_id, path, mscript_event_name((enum mscript_event)e));
+	} else if (mscript_clear(&c->scripts, (enum mscript_event)e) < 0) {
+		util_buf_printf(msg, "connection %u has no %s script\n", con_id, mscript_event_name((enum mscript_event)e));
+		return -1;
+	} else {
+		util_buf_printf(msg, "Connection %u: %s script removed\n", con_id, mscript_event_name((enum mscript_event)e));
+	}
+	dtlog(DTLOG_INFO, 0, "Connection %u: %s script %s%s", con_id, mscript_event_name((enum mscript_event)e),
+	      path ? "set to " : "removed", path ? path : "");
+	conns_save(s);
+	return 0;
+}
+
 int source_orphans_run(struct source *s, uint32_t con_id, bool start, struct util_buf *msg)
 {
 	struct conn *c = conn_find(s, con_id);
@@ -2691,6 +2746,7 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 			orphans_word(c->orph), c->orph == SOURCE_ORPHANS_MOVE ? " to " : "",
 			c->orph == SOURCE_ORPHANS_MOVE && c->orph_move ? c->orph_move : "",
 			c->orphans, c->orphans_removed, c->orphan_bytes);
+	mscript_status(&c->scripts, out);
 	util_buf_printf(out, "Replication state:    %s%s%s\n",
 			c->replicate ? "Replicating" : "Stopped",
 			c->cap_error[0] ? ": " : "", c->cap_error);

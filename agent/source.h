@@ -105,6 +105,11 @@ int source_verify_schedule(struct source *s, uint32_t con_id, const char *cron,
 int source_orphans_set(struct source *s, uint32_t con_id,
 		       const struct source_orphans_opts *o, struct util_buf *msg);
 /* ORPHANS START|STOP: an orphans run now (a walk of the directories only). */
+/* SCRIPT ADD / REMOVE: the script run on a mirror event of the connection
+ * ("MIRRORSTART", "MIRRORSTOP", "MIRRORCOMPLETE"; agent/mscript.h); path
+ * NULL removes it. 0, or -1 with the reason in msg. */
+int source_script_set(struct source *s, uint32_t con_id, const char *event,
+		      const char *path, const char *args, struct util_buf *msg);
 int source_orphans_run(struct source *s, uint32_t con_id, bool start, struct util_buf *msg);
 /* 1 when everything queued so far is applied on the target (and no mirror is
  * still producing), 0 when not yet, -1 for an unknown connection. */

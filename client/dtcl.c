@@ -56,6 +56,8 @@ static const struct help_entry help[] = {
 	  "Brings the target's copy of a replication set back here (or TO another agent): only files missing here unless OVERWRITE; NEWER: where the copy is newer; CHECKSUM: only differing blocks. BACKUPSET also recreates the set's definition from the target's backup. Waits until done (1) unless NOWAIT." },
 	{ "ORPHANS", "ORPHANS START|STOP con_id | ORPHANS SET con_id OFF|LOG|DELETE|MOVE \"dir\" [OLDER n MINUTES|HOURS|DAYS]",
 	  "Orphans are files on the target the source does not have. SET says what mirrors and verifications do with them (MOVE: to a directory beneath the target path); START looks for them now." },
+	{ "SCRIPT", "SCRIPT ADD con_id MIRRORSTART|MIRRORSTOP|MIRRORCOMPLETE=\"path\" [ARGS=\"args\"] | SCRIPT REMOVE con_id event",
+	  "Runs a program on the source when a mirror of the connection starts, is stopped or ends without completing, or completes (the target applied it all). The program must be root's (or the agent user's) and not writable by others; ARGS are split at blanks, no shell; DITTO_* variables describe the mirror." },
 	{ "WAITONQUEUE", "WAITONQUEUE con_id [timeout]",
 	  "Returns once everything queued so far on the connection is applied on the target (1), or -1 after timeout seconds." },
 	{ "HELP", "HELP [command]", "(local) Lists the commands or explains one." },
