@@ -1040,6 +1040,23 @@ static int conn_mirror(struct conn *c, char *err, size_t errlen)
 	return conn_task(c, TASK_MIRROR, err, errlen);
 }
 
+/* Something changed that we did not see (lost capture events, a delta the
+ * target skipped before a restart): a difference mirror finds it, since the
+ * copy's size or mtime lags; a checksum mirror if that is the connection's
+ * type. It replaces a running mirror, which may have passed the place. */
+static void conn_catch_up(struct conn *c)
+{
+	char err[256];
+
+	c->run_mopt = c->mopt;
+	c->run_mopt.calculate = false;
+	c->run_mopt.newer = false;
+	if (c->run_mopt.type == SOURCE_MIRROR_FULL)
+		c->run_mopt.type = SOURCE_MIRROR_DIFFERENT;
+	if (conn_task(c, TASK_MIRROR, err, sizeof(err)) < 0)
+		dtlog(DTLOG_ERROR, 0, "Connection %u: %s", c->id, err);
+}
+
 /* ---------------------------------------------------------------- reports */
 
 static void verify_count(struct conn *c, const struct probe *p, const struct wire_report *r,
@@ -1189,21 +1206,9 @@ static void on_report(struct conn *c, const struct wire_report *r)
 		} else {
 			/* Sent before this agent restarted: which file it
 			 * was is not known here, so compare them all. */
-			char err[256];
-
 			dtlog(DTLOG_WARNING, 0, "Connection %u: the target skipped a delta for %s queued before a restart; "
 			      "starting a difference mirror", c->id, r->path);
-			if (c->task == TASK_NONE) {
-				/* The copy kept its old size and mtime, which
-				 * a difference mirror sees. */
-				c->run_mopt = c->mopt;
-				c->run_mopt.calculate = false;
-				c->run_mopt.newer = false;
-				if (c->run_mopt.type == SOURCE_MIRROR_FULL)
-					c->run_mopt.type = SOURCE_MIRROR_DIFFERENT;
-				if (conn_task(c, TASK_MIRROR, err, sizeof(err)) < 0)
-					dtlog(DTLOG_ERROR, 0, "Connection %u: %s", c->id, err);
-			}
+			conn_catch_up(c);
 		}
 		return;
 	}
@@ -1684,15 +1689,12 @@ static void on_capture_event(void *ctx, const struct ditto_capture_event *ev)
 				sync_path(c, ev->path2, ev->path2_len, MIRROR_MAPS_DELTA);
 			break;
 		case DITTO_CAPTURE_OVERFLOW:
-		case DITTO_CAPTURE_ROOT_GONE: {
-			char err[256];
-
-			/* Events were lost: never skip silently, copy again. */
-			dtlog(DTLOG_WARNING, 0, "Capture lost events under %.*s; remirroring connection %u",
+		case DITTO_CAPTURE_ROOT_GONE:
+			/* Events were lost: never skip silently, compare again. */
+			dtlog(DTLOG_WARNING, 0, "Capture lost events under %.*s; difference mirror of connection %u",
 			      (int)ev->path_len, ev->path, c->id);
-			conn_mirror(c, err, sizeof(err));
+			conn_catch_up(c);
 			break;
-		}
 		default:
 			break;
 		}

@@ -221,7 +221,7 @@ wipe_agent() {
 		[ "$(printf '%s\n' "$w" | wc -l)" -gt 5 ] &&
 			echo "[agent $1 warning] ... $(printf '%s\n' "$w" | wc -l) warnings in all"
 		printf '%s\n' "$w" | sed "s/^/$SCEN $1: /" >>"$BENCH_WORK/agent-warnings.log"
-		printf '%s\n' "$w" | grep -c 'remirroring connection' >>"$SC_DIR/remirrors"
+		printf '%s\n' "$w" | grep -c -e 'remirroring connection' -e 'difference mirror of connection' >>"$SC_DIR/remirrors"
 	fi
 	rm -rf "$(agent_dir "$1")/state" "$(agent_dir "$1")/log"
 }
