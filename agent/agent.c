@@ -15,6 +15,7 @@
 #include "control.h"
 #include "repset.h"
 #include "restore.h"
+#include "monitor.h"
 #include "source.h"
 #include "target.h"
 #include "dtlog.h"
@@ -302,6 +303,9 @@ int agent_start(struct agent *a)
 	a->target = target_new(a);
 	if (!a->target)
 		goto done;
+	a->monitors = monitors_new(a);
+	if (!a->monitors)
+		goto done;
 	a->source = source_new(a);
 	{
 		char err[1024];
@@ -338,6 +342,8 @@ int agent_save_repsets(struct agent *a, char *err, size_t errlen)
 void agent_fini(struct agent *a)
 {
 	restore_free_all(a);
+	monitors_free(a->monitors);
+	a->monitors = NULL;
 	source_free(a->source);
 	a->source = NULL;
 	target_free(a->target);

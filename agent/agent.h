@@ -42,6 +42,7 @@ struct agent {
 	char *repsets_path; /* <state_dir>/repsets.conf */
 	struct source *source;
 	struct target *target;
+	struct monitors *monitors;    /* failover: sources this agent watches */
 	struct restore_job *restores; /* restores this agent asked for */
 	uint8_t key[WIRE_KEY_MAX]; /* pre-shared key for agent links */
 	size_t keylen;

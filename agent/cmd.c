@@ -14,6 +14,7 @@
 #include "dtlog.h"
 #include "repset.h"
 #include "restore.h"
+#include "monitor.h"
 #include "source.h"
 #include "wire.h"
 #include "target.h"
@@ -644,6 +645,105 @@ usage:
 	return CMD_E_SYNTAX;
 }
 
+/* MONITOR CREATE source [ON target] | SELECT source | ADDRESS "ip" [ADAPTER "dev"] [UNMONITORED]
+ * | INTERVAL ms | MISSED n | MANUAL ON|OFF | ITEMS MONITORED|ALL
+ * | SCRIPT PREFAILOVER|POSTFAILOVER|PREFAILBACK|POSTFAILBACK "path" [DELAY]
+ * | START|STOP|REMOVE source | LIST */
+static int64_t cmd_monitor(struct agent *a, const struct cmd_caller *who,
+			   const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	static const char *const scripts[] = { "PREFAILOVER", "POSTFAILOVER", "PREFAILBACK", "POSTFAILBACK" };
+	const struct ctlproto_arg *v = cmd->argv;
+	int n = strip_on_machine(a, cmd, out), rc;
+	int64_t k;
+
+	if (n < 0)
+		return CMD_E_PARAM;
+	if (n < 2)
+		goto usage;
+	if (arg_is(&v[1], "LIST") && n == 2) {
+		monitors_list(a->monitors, out);
+		return 1;
+	}
+	if (who->access != CTLPROTO_ACCESS_ADMIN) {
+		util_buf_printf(out, "MONITOR: permission denied: needs root or group %s\n", a->conf.agent.admin_group);
+		return CMD_E_UNKNOWN;
+	}
+	if (n == 3 && arg_is(&v[1], "CREATE"))
+		rc = monitors_create(a->monitors, v[2].text, out);
+	else if (n == 3 && arg_is(&v[1], "SELECT"))
+		rc = monitors_select(a->monitors, v[2].text, out);
+	else if (n == 3 && (arg_is(&v[1], "START") || arg_is(&v[1], "STOP")))
+		rc = monitors_start(a->monitors, v[2].text, arg_is(&v[1], "START"), out);
+	else if (n == 3 && arg_is(&v[1], "REMOVE"))
+		rc = monitors_remove(a->monitors, v[2].text, out);
+	else if (n == 3 && arg_is(&v[1], "INTERVAL") && util_parse_i64(v[2].text, &k) == 0)
+		rc = monitors_interval(a->monitors, k, out);
+	else if (n == 3 && arg_is(&v[1], "MISSED") && util_parse_i64(v[2].text, &k) == 0)
+		rc = monitors_missed(a->monitors, k, out);
+	else if (n == 3 && arg_is(&v[1], "MANUAL") && (arg_is(&v[2], "ON") || arg_is(&v[2], "OFF")))
+		rc = monitors_manual(a->monitors, arg_is(&v[2], "ON"), out);
+	else if (n == 3 && arg_is(&v[1], "ITEMS") && (arg_is(&v[2], "MONITORED") || arg_is(&v[2], "ALL")))
+		rc = monitors_items(a->monitors, arg_is(&v[2], "ALL"), out);
+	else if (arg_is(&v[1], "ADDRESS") && n >= 3) {
+		const char *adapter = NULL;
+		bool monitored = true;
+		int i = 3;
+
+		if (i + 1 < n && arg_is(&v[i], "ADAPTER")) {
+			adapter = v[i + 1].text;
+			i += 2;
+		}
+		if (i < n && arg_is(&v[i], "UNMONITORED")) {
+			monitored = false;
+			i++;
+		}
+		if (i != n)
+			goto usage;
+		rc = monitors_address(a->monitors, v[2].text, adapter, monitored, out);
+	} else if (arg_is(&v[1], "SCRIPT") && (n == 4 || (n == 5 && arg_is(&v[4], "DELAY"))) &&
+		   v[3].type == CTLPROTO_ARG_STRING) {
+		size_t w;
+
+		for (w = 0; w < UTIL_ARRAY_SIZE(scripts) && !arg_is(&v[2], scripts[w]); w++)
+			;
+		if (w == UTIL_ARRAY_SIZE(scripts))
+			goto usage;
+		rc = monitors_script(a->monitors, (enum monitor_script)w, v[3].text, n == 5, out);
+	} else {
+		goto usage;
+	}
+	return rc < 0 ? CMD_E_PARAM : 1;
+usage:
+	util_buf_puts(out, "usage: MONITOR CREATE source [ON target] | MONITOR SELECT source\n"
+			   "       MONITOR ADDRESS \"ip[/prefix]\" ADAPTER \"dev\" [UNMONITORED]\n"
+			   "       MONITOR INTERVAL ms | MONITOR MISSED n | MONITOR MANUAL ON|OFF | MONITOR ITEMS MONITORED|ALL\n"
+			   "       MONITOR SCRIPT PREFAILOVER|POSTFAILOVER|PREFAILBACK|POSTFAILBACK \"path\" [DELAY]\n"
+			   "       MONITOR START|STOP|REMOVE source | MONITOR LIST\n");
+	return CMD_E_SYNTAX;
+}
+
+/* FAILOVER source [ON target] | FAILBACK source [STOP|CONTINUE] [ON target] */
+static int64_t cmd_failover(struct agent *a, const struct cmd_caller *who,
+			    const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	const struct ctlproto_arg *v = cmd->argv;
+	bool back = arg_is(&v[0], "FAILBACK");
+	int n = strip_on_machine(a, cmd, out);
+
+	(void)who;
+	if (n < 0)
+		return CMD_E_PARAM;
+	if (!back && n == 2)
+		return monitors_failover(a->monitors, v[1].text, out) < 0 ? CMD_E_PARAM : 1;
+	if (back && (n == 2 || (n == 3 && (arg_is(&v[2], "STOP") || arg_is(&v[2], "CONTINUE")))))
+		return monitors_failback(a->monitors, v[1].text, !(n == 3 && arg_is(&v[2], "STOP")), out) < 0 ?
+		       CMD_E_PARAM : 1;
+	util_buf_printf(out, "usage: %s\n", back ? "FAILBACK source [STOP|CONTINUE] [ON target]" :
+			"FAILOVER source [ON target]");
+	return CMD_E_SYNTAX;
+}
+
 /* The agent answers at once whether the queue is drained (1) or not (0);
  * dtcl repeats the question until it is or the caller's timeout passes, so
  * no control request ever blocks the agent. */
@@ -724,6 +824,9 @@ static const struct cmd_def cmds[] = {
 	{ "VERIFY", false, cmd_verify }, /* RESULT read-only, the rest checks */
 	{ "ORPHANS", true, cmd_orphans },
 	{ "SCRIPT", true, cmd_script },
+	{ "MONITOR", false, cmd_monitor }, /* LIST read-only, the rest checks */
+	{ "FAILOVER", true, cmd_failover },
+	{ "FAILBACK", true, cmd_failover },
 	{ "RESTORE", false, cmd_restore }, /* RESULT read-only, the rest checks */
 };
 

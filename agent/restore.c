@@ -12,6 +12,7 @@
 #include <libconfig.h>
 
 #include "agent.h"
+#include "conf.h"
 #include "dtlog.h"
 #include "link.h"
 #include "op.h"
@@ -32,7 +33,6 @@ char *restore_backup_format(const struct repset *rs, uint32_t con_id,
 	struct util_buf def;
 	char *text = NULL;
 	size_t len = 0, i;
-	FILE *f;
 
 	config_init(&cfg);
 	util_buf_init(&def);
@@ -49,14 +49,7 @@ char *restore_backup_format(const struct repset *rs, uint32_t con_id,
 		config_setting_set_string_elem(pair, -1, roots[i]);
 	}
 	config_setting_set_string(config_setting_add(top, "definition", CONFIG_TYPE_STRING), def.data);
-	f = open_memstream(&text, &len);
-	if (f) {
-		config_write(&cfg, f);
-		if (fclose(f) != 0) {
-			free(text);
-			text = NULL;
-		}
-	}
+	text = conf_text(&cfg, &len);
 	util_buf_free(&def);
 	config_destroy(&cfg);
 	return text;

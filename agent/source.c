@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "conf.h"
 #include "capture_host.h"
 #include "cron.h"
 #include "dtlog.h"
@@ -86,6 +87,8 @@ struct conn {
 	struct link *link;
 	bool connected;    /* CONNECT_OK received on this link */
 	bool tpaused;      /* the target asked us to wait (PAUSE) */
+	bool restore_required; /* the target stood in for us (WIRE_E_RESTORE) */
+	bool overwrite;        /* MIRROR START over such a copy: say so */
 	struct evloop_timer *retry;
 
 	struct qrec *head, *tail, *send_next;
@@ -1280,7 +1283,7 @@ static void conn_ready(struct link *l, void *arg)
 	struct conn *c = arg;
 
 	wire_put_connect(link_out(l), c->id, c->wire_repset ? c->wire_repset : c->repset, c->root,
-			 c->connect_opts, c->last_acked);
+			 c->connect_opts | (c->overwrite ? WIRE_CONNECT_OVERWRITE : 0), c->last_acked);
 	link_flush(l);
 }
 
@@ -1301,6 +1304,7 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 		      link_peer_addr(l), c->id, ok.last_applied);
 		c->connected = true;
 		c->tpaused = false;
+		c->restore_required = c->overwrite = false;
 		c->state = CONN_STARTED;
 		c->last_error[0] = '\0';
 		/* Before conn_acked, which would take them as held. */
@@ -1325,6 +1329,9 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 		break;
 	case WIRE_CONNECT_ERR:
 		if (wire_get_connect_err(f, &ce) == 0) {
+			if (ce.code == WIRE_E_RESTORE && !c->restore_required)
+				dtlog_event(DTLOG_ERROR, 0, "Connection %u is Restore Required: %s", c->id, ce.msg);
+			c->restore_required = ce.code == WIRE_E_RESTORE;
 			snprintf(c->last_error, sizeof(c->last_error), "target refused: %s", ce.msg);
 			dtlog(DTLOG_ERROR, 76, "Connection failed to ip://%s (connection %u): %s",
 			      link_peer_addr(l), c->id, ce.msg);
@@ -1913,10 +1920,8 @@ static int conns_save(struct source *s)
 	config_t cfg;
 	config_setting_t *root, *list, *g, *pl, *pair;
 	const struct conn *c;
-	char *text = NULL;
-	size_t len = 0, i;
-	FILE *f;
-	int ret = -1;
+	size_t i;
+	int ret;
 
 	config_init(&cfg);
 	root = config_root_setting(&cfg);
@@ -1955,19 +1960,9 @@ static int conns_save(struct source *s)
 		config_setting_set_bool(config_setting_add(g, "verify_checksum", CONFIG_TYPE_BOOL), c->vsched.checksum);
 		mscript_save(&c->scripts, g);
 	}
-	f = open_memstream(&text, &len);
-	if (!f)
-		goto done;
-	config_write(&cfg, f);
-	if (fclose(f) != 0)
-		goto done;
-	if (util_write_atomic(s->conns_path, text, len, 0600) < 0)
-		goto done;
-	ret = 0;
-done:
+	ret = conf_save_file(&cfg, s->conns_path);
 	if (ret < 0)
 		dtlog(DTLOG_ERROR, 0, "Cannot save connections to %s: %s", s->conns_path, strerror(errno));
-	free(text);
 	config_destroy(&cfg);
 	return ret;
 }
@@ -2384,6 +2379,20 @@ int source_mirror_start(struct source *s, uint32_t con_id,
 		util_buf_printf(msg, "MIRROR START %u: %s\n", con_id, err);
 		return -1;
 	}
+	if (c->restore_required && !c->overwrite) {
+		/* The operator chose the source's data over what the target
+		 * served since its failover: connect saying so, now. */
+		c->overwrite = true;
+		util_buf_printf(msg, "Connection %u was Restore Required: the mirror overwrites the target's copy\n", con_id);
+		dtlog(DTLOG_WARNING, 0, "Connection %u: mirror started over a Restore Required copy", con_id);
+		if (!c->link) {
+			if (c->retry) {
+				evloop_timer_cancel(s->a->loop, c->retry);
+				c->retry = NULL;
+			}
+			conn_dial(c);
+		}
+	}
 	util_buf_printf(msg, "Mirror started on connection %u (%s%s)\n", con_id,
 			mirror_type_word(c->run_mopt.type), c->run_mopt.newer ? ", newer only" : "");
 	return 0;
@@ -2692,6 +2701,10 @@ static const char *state_name(const struct conn *c)
 	switch (c->state) {
 	case CONN_STARTED: return !c->connected ? "Started (connecting)" : c->tpaused ? "Paused (by the target)" : "Started";
 	case CONN_STOPPED: return "Stopped";
+	case CONN_ERROR:
+		if (c->restore_required)
+			return c->overwrite ? "Restore Required (remirroring over the copy)" : "Restore Required";
+		return "Error";
 	default: return "Error";
 	}
 }

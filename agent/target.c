@@ -3,6 +3,7 @@
 #include "target.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -177,6 +178,86 @@ static void session_free(struct tsession *s)
 	free(s);
 }
 
+/* <state>/target/<source>_<con_id>.restore marks a connection whose copy
+ * this target served from after a failover: the source's next CONNECT is
+ * refused until a restore or a remirror that overwrites it. */
+static char *restore_marker(const struct target *t, const char *source, uint32_t con_id)
+{
+	return util_xasprintf("%s/target/%s_%u.restore", t->a->conf.agent.state_dir, source, con_id);
+}
+
+void target_failed_over(struct target *t, const char *source)
+{
+	char *dir = util_xasprintf("%s/target", t->a->conf.agent.state_dir);
+	size_t sl = strlen(source);
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	unsigned n = 0;
+
+	/* Every connection this source ever had here: its .seq file. */
+	while (d && (de = readdir(d))) {
+		const char *name = de->d_name, *end;
+		char *marker, when[64];
+		uint32_t id = 0;
+		time_t now = time(NULL);
+		struct tm tm;
+
+		if (strncmp(name, source, sl) || name[sl] != '_' ||
+		    !(end = strstr(name + sl + 1, ".seq")) || end[4] ||
+		    sscanf(name + sl + 1, "%" SCNu32, &id) != 1 || !id)
+			continue;
+		localtime_r(&now, &tm);
+		strftime(when, sizeof(when), "%m/%d/%Y %H:%M:%S\n", &tm);
+		marker = restore_marker(t, source, id);
+		if (util_write_atomic(marker, when, strlen(when), 0600) < 0)
+			dtlog(DTLOG_ERROR, 0, "Cannot mark connection %u from %s Restore Required: %s: %s",
+			      id, source, marker, strerror(errno));
+		else
+			n++;
+		free(marker);
+	}
+	if (d)
+		closedir(d);
+	for (struct tsession *s = t->sessions; s; s = s->next)
+		if (!strcmp(s->source, source) && s->link)
+			link_fail(s->link, WIRE_E_RESTORE, "this target stood in for the source (failover)");
+	dtlog(DTLOG_INFO, 0, "%u connection(s) from %s are now Restore Required", n, source);
+	free(dir);
+}
+
+/* 1: refused (answered), 0: go on. */
+static int restore_required(struct target *t, struct link *l, const struct wire_connect *c)
+{
+	char *marker = restore_marker(t, link_peer_name(l), c->con_id);
+	char err[512];
+	int ret = 0;
+
+	if (access(marker, F_OK) < 0)
+		goto done;
+	if (c->options & WIRE_CONNECT_OVERWRITE) {
+		if (unlink(marker) < 0 && errno != ENOENT) {
+			snprintf(err, sizeof(err), "cannot clear %s: %s", marker, strerror(errno));
+			wire_put_connect_err(link_out(l), c->con_id, WIRE_E_INTERNAL, err);
+			link_flush(l);
+			ret = 1;
+			goto done;
+		}
+		dtlog(DTLOG_WARNING, 0, "Connection %u from %s: Restore Required cleared; the source remirrors over the copy",
+		      c->con_id, link_peer_name(l));
+		goto done;
+	}
+	snprintf(err, sizeof(err), "restore required: %s stood in for %s after a failover; bring the data back "
+		 "(RESTORE set FROM %s) or overwrite the copy (MIRROR START %u)",
+		 t->a->conf.agent.name, link_peer_name(l), t->a->conf.agent.name, c->con_id);
+	dtlog(DTLOG_WARNING, 0, "Connection %u from %s refused: %s", c->con_id, link_peer_name(l), err);
+	wire_put_connect_err(link_out(l), c->con_id, WIRE_E_RESTORE, err);
+	link_flush(l);
+	ret = 1;
+done:
+	free(marker);
+	return ret;
+}
+
 static void on_connect(struct target *t, struct link *l, const struct wire_frame *f)
 {
 	struct wire_connect c;
@@ -211,6 +292,8 @@ static void on_connect(struct target *t, struct link *l, const struct wire_frame
 			return;
 		}
 	}
+	if (!(c.options & WIRE_CONNECT_RESTORE) && restore_required(t, l, &c))
+		return;
 	s = session_find(t, link_peer_name(l), c.con_id);
 	if (s && s->link && s->link != l) {
 		wire_put_connect_err(link_out(l), c.con_id, WIRE_E_BUSY,

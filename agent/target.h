@@ -18,6 +18,11 @@ struct target *target_new(struct agent *a);
 void target_free(struct target *t);
 /* Appends one line per connection this agent receives (STATUS, dtstat). */
 void target_status(const struct target *t, struct util_buf *out);
+/* After a failover for source: each connection it has here becomes Restore
+ * Required (a marker per connection in <state>/target), its link if any is
+ * closed, and its next CONNECT refused with WIRE_E_RESTORE unless it carries
+ * WIRE_CONNECT_OVERWRITE. */
+void target_failed_over(struct target *t, const char *source);
 /* Ops applied since start, for statistics and tests. */
 uint64_t target_ops_applied(const struct target *t);
 

@@ -1081,3 +1081,30 @@ const char *conf_default_path(void)
 {
 	return DITTO_SYSCONFDIR "/ditto/ditto.conf";
 }
+
+char *conf_text(config_t *cfg, size_t *len)
+{
+	char *text = NULL;
+	FILE *f = open_memstream(&text, len);
+
+	if (!f)
+		return NULL;
+	config_write(cfg, f);
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+int conf_save_file(config_t *cfg, const char *path)
+{
+	size_t len = 0;
+	char *text = conf_text(cfg, &len);
+	int ret = -1;
+
+	if (text && util_write_atomic(path, text, len, 0600) == 0)
+		ret = 0;
+	free(text);
+	return ret;
+}

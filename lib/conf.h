@@ -108,6 +108,14 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err,
 /* Writes the given keys' values in libconfig syntax, grouped, atomically
  * (temporary file, fsync, rename). -1 with errno set on error, EINVAL for an
  * unknown key. */
+struct config_t;
+/* The text libconfig writes for cfg (malloc'd, *len bytes without a NUL
+ * counted), or NULL with errno. */
+char *conf_text(struct config_t *cfg, size_t *len);
+/* cfg written to path atomically (util_write_atomic, mode 0600): 0, or -1
+ * with errno. */
+int conf_save_file(struct config_t *cfg, const char *path);
+
 int conf_write_settings(const char *path, const struct conf *c,
 			const char *const *keys, size_t nkeys);
 

@@ -99,6 +99,7 @@ const char *wire_strerror(uint32_t code)
 	case WIRE_E_BUSY: return "connection ID in use";
 	case WIRE_E_INTERNAL: return "internal error";
 	case WIRE_E_SHUTDOWN: return "agent shutting down";
+	case WIRE_E_RESTORE: return "restore required";
 	}
 	return "unknown error";
 }

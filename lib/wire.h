@@ -146,6 +146,9 @@ enum wire_code {
 	WIRE_E_BUSY = 7,        /* con_id already in use */
 	WIRE_E_INTERNAL = 8,    /* the peer failed on its own side */
 	WIRE_E_SHUTDOWN = 9,    /* the peer agent is stopping */
+	WIRE_E_RESTORE = 10,    /* CONNECT refused: the target stood in for
+				   this source (failover); restore or
+				   remirror with WIRE_CONNECT_OVERWRITE */
 };
 
 const char *wire_type_name(unsigned type);  /* "HELLO", ..., "?" */
@@ -224,6 +227,9 @@ int wire_put_disconnect(struct util_buf *b, uint32_t con_id);
 
 /* CONNECT options. */
 #define WIRE_CONNECT_RESTORE 0x1 /* data comes back to where it came from */
+#define WIRE_CONNECT_OVERWRITE 0x2 /* the source remirrors over whatever the
+				      target's copy became (clears
+				      WIRE_E_RESTORE) */
 /* RESTORE options. */
 #define WIRE_RESTORE_OVERWRITE 0x1 /* existing files too, not only missing */
 #define WIRE_RESTORE_NEWER 0x2     /* only where the target's copy is newer */

@@ -100,7 +100,10 @@ start_agent() {
 	# configuration.
 	[ -f "$d/ditto.conf" ] ||
 		printf 'agent = { plugin_dir = "%s"; };\n' "$DITTO_BUILDDIR/plugins/.libs" >"$d/ditto.conf"
-	"$DITTOD" -f -c "$d/ditto.conf" --name "$name" --state-dir "$d/state" \
+	# AGENT_NETNS=ns start_agent ...: the agent runs in that network namespace.
+	local wrap=()
+	[ -n "${AGENT_NETNS:-}" ] && wrap=(ip netns exec "$AGENT_NETNS")
+	"${wrap[@]}" "$DITTOD" -f -c "$d/ditto.conf" --name "$name" --state-dir "$d/state" \
 		--log-dir "$d/log" --control "$d/ctl.sock" \
 		--listen "127.0.0.1:$(free_port)" "$@" >>"$d/stderr" 2>&1 &
 	IT_PIDS+=($!)

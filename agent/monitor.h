@@ -1,0 +1,72 @@
+/* monitor — failover: a target watches its sources with authenticated UDP
+ * heartbeats (lib/heartbeat.h) and stands in for one that stops answering.
+ *
+ * Every agent answers heartbeat requests signed with the pre-shared key on
+ * agent.heartbeat_port (UDP, IPv4 and IPv6). A monitor (MONITOR CREATE source,
+ * source being the source agent's name, which its answers must carry) lists
+ * the source's addresses: each with the target interface (ADAPTER) that takes
+ * it over, whether it is monitored (heartbeats go to it every interval; the
+ * source fails once one monitored address missed `missed` answers in a row)
+ * or only taken over (ITEMS ALL). Time to fail counts down per address:
+ * green, yellow after a quarter of the timeout passed without an answer, red.
+ *
+ * When the source fails: with manual intervention (the default) message 100
+ * and 700000 are logged (and sent to syslog) and the monitor waits for
+ * FAILOVER; without it, failover starts at once. Failover (message 101): the
+ * PREFAILOVER script (waited for with DELAY), the addresses added to their
+ * adapters through rtnetlink and announced by gratuitous ARP at once and again
+ * after 1 and 2 s, the POSTFAILOVER script; then every connection from the
+ * source on this target is "Restore Required" (target_failed_over). Heartbeats
+ * go on: a source that answers while its addresses are held here is logged
+ * loudly (two hosts may answer for them). FAILBACK runs PREFAILBACK (DELAY
+ * waits), removes the addresses it added, and goes on monitoring (or stops,
+ * with STOP). Scripts run through agent/script.c with DITTO_EVENT,
+ * DITTO_SOURCE, DITTO_TARGET and DITTO_ADDRESSES ("ip/prefix@adapter ...").
+ *
+ * Monitors and their state are kept in <state_dir>/monitors.conf. */
+#ifndef DITTO_MONITOR_H
+#define DITTO_MONITOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct agent;
+struct monitors;
+
+enum monitor_script {
+	MONITOR_PREFAILOVER,
+	MONITOR_POSTFAILOVER,
+	MONITOR_PREFAILBACK,
+	MONITOR_POSTFAILBACK,
+	MONITOR_SCRIPTS
+};
+
+/* Loads the monitors and opens the heartbeat sockets; a port that cannot be
+ * bound is logged (this agent then answers no heartbeats) but not fatal.
+ * NULL only on a damaged monitors.conf (logged). */
+struct monitors *monitors_new(struct agent *a);
+void monitors_free(struct monitors *m);
+
+/* DTCL MONITOR ...: 0, or -1 with the reason in msg. The ones without a
+ * source apply to the current monitor (the last created or selected). */
+int monitors_create(struct monitors *m, const char *source, struct util_buf *msg);
+int monitors_select(struct monitors *m, const char *source, struct util_buf *msg);
+int monitors_address(struct monitors *m, const char *addr, const char *adapter,
+		     bool monitored, struct util_buf *msg);
+int monitors_interval(struct monitors *m, int64_t ms, struct util_buf *msg);
+int monitors_missed(struct monitors *m, int64_t n, struct util_buf *msg);
+int monitors_manual(struct monitors *m, bool on, struct util_buf *msg);
+int monitors_items(struct monitors *m, bool all, struct util_buf *msg);
+int monitors_script(struct monitors *m, enum monitor_script which, const char *path,
+		    bool delay, struct util_buf *msg);
+int monitors_start(struct monitors *m, const char *source, bool start, struct util_buf *msg);
+int monitors_remove(struct monitors *m, const char *source, struct util_buf *msg);
+void monitors_list(const struct monitors *m, struct util_buf *out);
+/* FAILOVER / FAILBACK source. */
+int monitors_failover(struct monitors *m, const char *source, struct util_buf *msg);
+int monitors_failback(struct monitors *m, const char *source, bool keep_monitoring,
+		      struct util_buf *msg);
+
+#endif
