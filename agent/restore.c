@@ -358,6 +358,7 @@ void restore_session_end(struct agent *a, const char *peer, const char *repset,
 	j->state = JOB_DONE;
 	snprintf(j->msg, sizeof(j->msg), "restore of %s from %s complete", j->repset, j->host);
 	dtlog(DTLOG_INFO, 98, "Restore complete: %s from %s", j->repset, j->host);
+	source_restored(a->source, j->repset, j->host);
 }
 
 void restore_free_all(struct agent *a)

@@ -89,6 +89,7 @@ struct conn {
 	bool tpaused;      /* the target asked us to wait (PAUSE) */
 	bool restore_required; /* the target stood in for us (WIRE_E_RESTORE) */
 	bool overwrite;        /* MIRROR START over such a copy: say so */
+	bool restored;         /* ... or a RESTORE brought the copy here */
 	struct evloop_timer *retry;
 
 	struct qrec *head, *tail, *send_next;
@@ -389,17 +390,23 @@ static int conn_enqueue(struct conn *c, struct ditto_op *op)
 
 /* Ops the target has not applied can no longer be sent: start the sequence
  * where the target stands and copy everything again. */
+/* Forgets every queued op past what the target applied. */
+static void conn_drop_queue(struct conn *c, uint64_t applied)
+{
+	spill_stop(c);
+	conn_acked(c, UINT64_MAX);
+	journal_reset(c);
+	c->next_seq = applied + 1;
+	c->last_acked = applied;
+}
+
 static void conn_lost_ops(struct conn *c, uint64_t applied, const char *why)
 {
 	char err[256];
 
 	dtlog_event(DTLOG_ERROR, 4007, "Connection %u: queued ops after op %" PRIu64 " were lost (%s); the connection is marked Mirror Required and remirrored",
 		    c->id, applied, why);
-	spill_stop(c);
-	conn_acked(c, UINT64_MAX);
-	journal_reset(c);
-	c->next_seq = applied + 1;
-	c->last_acked = applied;
+	conn_drop_queue(c, applied);
 	conn_mirror(c, err, sizeof(err));
 }
 
@@ -1305,6 +1312,22 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 		c->connected = true;
 		c->tpaused = false;
 		c->restore_required = c->overwrite = false;
+		if (c->restored) {
+			char err[256];
+
+			/* What we queued before the failure predates the data
+			 * the restore brought back: it must not reach the
+			 * copy. A difference mirror confirms both are equal. */
+			c->restored = false;
+			dtlog(DTLOG_INFO, 0, "Connection %u: after the restore, %" PRIu64 " queued ops dropped; difference mirror",
+			      c->id, c->queued_ops + c->spilled_ops);
+			conn_drop_queue(c, ok.last_applied);
+			c->run_mopt = c->mopt;
+			c->run_mopt.type = SOURCE_MIRROR_DIFFERENT;
+			c->run_mopt.newer = c->run_mopt.calculate = false;
+			if (conn_task(c, TASK_MIRROR, err, sizeof(err)) < 0)
+				dtlog(DTLOG_ERROR, 0, "Connection %u: %s", c->id, err);
+		}
 		c->state = CONN_STARTED;
 		c->last_error[0] = '\0';
 		/* Before conn_acked, which would take them as held. */
@@ -2610,6 +2633,24 @@ int source_orphans_set(struct source *s, uint32_t con_id,
 	return 0;
 }
 
+void source_restored(struct source *s, const char *repset, const char *host)
+{
+	for (struct conn *c = s->conns; c; c = c->next) {
+		if (c->temporary || !c->restore_required || strcmp(c->repset, repset) ||
+		    !util_streq_ci(c->host, host))
+			continue;
+		dtlog(DTLOG_INFO, 0, "Connection %u: %s was restored from %s; replication resumes", c->id, repset, host);
+		c->overwrite = c->restored = true;
+		if (!c->link) {
+			if (c->retry) {
+				evloop_timer_cancel(s->a->loop, c->retry);
+				c->retry = NULL;
+			}
+			conn_dial(c);
+		}
+	}
+}
+
 int source_script_set(struct source *s, uint32_t con_id, const char *event,
 		      const char *path, const char *args, struct util_buf *msg)
 {
@@ -2785,8 +2826,10 @@ bool source_replicates(const struct source *s, const char *repset)
 {
 	const struct conn *c;
 
+	/* A Restore Required connection sends nothing until the restore is
+	 * done, and then drops what it queued meanwhile (source_restored). */
 	for (c = s->conns; c; c = c->next)
-		if (c->replicate && !c->temporary && util_streq_ci(c->repset, repset))
+		if (c->replicate && !c->temporary && !c->restore_required && util_streq_ci(c->repset, repset))
 			return true;
 	return false;
 }

@@ -105,6 +105,10 @@ int source_verify_schedule(struct source *s, uint32_t con_id, const char *cron,
 int source_orphans_set(struct source *s, uint32_t con_id,
 		       const struct source_orphans_opts *o, struct util_buf *msg);
 /* ORPHANS START|STOP: an orphans run now (a walk of the directories only). */
+/* A RESTORE of repset from host completed: its Restore Required
+ * connections to that host resume (their stale queue dropped, then a
+ * difference mirror). */
+void source_restored(struct source *s, const char *repset, const char *host);
 /* SCRIPT ADD / REMOVE: the script run on a mirror event of the connection
  * ("MIRRORSTART", "MIRRORSTOP", "MIRRORCOMPLETE"; agent/mscript.h); path
  * NULL removes it. 0, or -1 with the reason in msg. */
@@ -116,7 +120,8 @@ int source_orphans_run(struct source *s, uint32_t con_id, bool start, struct uti
 int source_queue_drained(struct source *s, uint32_t con_id, struct util_buf *msg);
 void source_list(const struct source *s, struct util_buf *out);
 int source_status(const struct source *s, uint32_t con_id, struct util_buf *out);
-/* Does a connection replicate this set in real time? */
+/* Does a connection replicate this set in real time (Restore Required ones,
+ * which send nothing, do not count)? */
 bool source_replicates(const struct source *s, const char *repset);
 struct restore_backup;
 /* A restore asked of this agent as a target: a temporary connection sends
