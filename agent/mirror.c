@@ -911,7 +911,8 @@ static int probe_step(struct mirror_walk *w)
 	int rc;
 
 	if (f->hashed >= f->nblocks) {
-		rc = emit_verify(w, f->path, f->path_len, &f->st, DITTO_VERIFY_CHECKSUM,
+		rc = emit_verify(w, f->path, f->path_len, &f->st,
+				 DITTO_VERIFY_CHECKSUM | (w->o.flagged ? DITTO_VERIFY_FLAGGED : 0),
 				 f->hashes, f->nblocks * 8, f->block);
 		file_close(w);
 		return rc;

@@ -134,6 +134,9 @@ struct mirror_opts {
 	enum mirror_probe probe;
 	bool checksum;             /* VERIFY of a regular file carries block
 				      hashes (the file is read for them) */
+	bool flagged;              /* with checksum: the target compares
+				      them only for files whose size or
+				      mtime differ (DITTO_VERIFY_FLAGGED) */
 	uint32_t block;            /* smallest hash block; 0: 64 KiB */
 	bool dirlists;             /* each directory sent or probed is first
 				      listed: DIRLIST ops with the names of its

@@ -136,7 +136,9 @@ int verify_entry(struct apply_root *r, const struct ditto_op *op,
 	if (S_ISREG(st.st_mode)) {
 		if ((uint64_t)st.st_size != op->len)
 			rep->what |= WIRE_DIFF_SIZE;
-		if (op->flags & DITTO_VERIFY_CHECKSUM) {
+		if ((op->flags & DITTO_VERIFY_CHECKSUM) &&
+		    (!(op->flags & DITTO_VERIFY_FLAGGED) ||
+		     (rep->what & (WIRE_DIFF_SIZE | WIRE_DIFF_MTIME)))) {
 			/* Reopen for reading: the O_PATH fd cannot read. */
 			char self[64];
 			int rfd, rc;

@@ -11,7 +11,8 @@
  * blocks merged; past WIRE_REPORT_RANGES ranges the last one is stretched to
  * the end). A name whose path crosses a symlink or a non-directory on the
  * target is MISSING, like a name that is not there. A DITTO_VERIFY_GUARD
- * compares only existence, type, size and mtime. */
+ * compares only existence, type, size and mtime. With DITTO_VERIFY_FLAGGED
+ * the hashes are compared only when size or mtime differ. */
 #ifndef DITTO_VERIFY_H
 #define DITTO_VERIFY_H
 

@@ -112,6 +112,8 @@ static const struct keydef keys[] = {
 	K_INT("target.retry_limit", "-1", "-1..", CONF_RUNTIME, target.retry_limit,
 	      "Times a failed apply is retried; -1 means forever"),
 
+	K_BOOL("mirror.checksum_all", "false", CONF_RUNTIME, mirror.checksum_all,
+	       "Checksum mirrors compare the block hashes of every file, not only of those whose size or time differ"),
 	K_STR("verify.log_name", "DTVerify.log", KF_NONEMPTY | CONF_RUNTIME, verify.log_name,
 	      "Verification log file name; the replication set name and a space go first"),
 	K_SIZE("verify.log_max_length", "1M", "4K..", CONF_RUNTIME, verify.log_max_length,

@@ -63,6 +63,9 @@ struct conf {
 		int retry_limit;      /* -1 = forever */
 	} target;
 	struct {
+		bool checksum_all;    /* CHECKSUM mirrors compare every file */
+	} mirror;
+	struct {
 		char *log_name;       /* "<repset> " + this, in agent.log_dir */
 		uint64_t log_max_length;
 		bool log_append;

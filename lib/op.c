@@ -70,7 +70,7 @@ static const struct kind_info *kind_info(uint16_t kind)
 			F_PATH | F_FLAGS | F_ATTR | F_MODE | F_UID | F_GID |
 			F_RDEV | F_OFF | F_LEN | F_DATA,
 			DITTO_VERIFY_CHECKSUM | DITTO_VERIFY_LINK |
-			DITTO_VERIFY_GUARD },
+			DITTO_VERIFY_GUARD | DITTO_VERIFY_FLAGGED },
 		[DITTO_OP_DIRLIST - 32] = { "DIRLIST", F_PATH | F_FLAGS | F_DATA,
 			DITTO_DIRLIST_FIRST | DITTO_DIRLIST_LAST |
 			DITTO_DIRLIST_ROOT },
@@ -243,6 +243,9 @@ static int validate_control(const struct ditto_op *op, const char **why)
 			if (blocks != op->data_len / 8)
 				return invalid(why, "verify: hash count does not match the size");
 		}
+		if ((op->flags & DITTO_VERIFY_FLAGGED) &&
+		    !(op->flags & DITTO_VERIFY_CHECKSUM))
+			return invalid(why, "verify: FLAGGED without CHECKSUM");
 		if ((op->flags & DITTO_VERIFY_GUARD) &&
 		    (op->flags != DITTO_VERIFY_GUARD || !S_ISREG(op->mode)))
 			return invalid(why, "verify: a guard is of a regular file, with no other flag");

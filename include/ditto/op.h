@@ -72,6 +72,9 @@ enum ditto_op_kind {
  * REPORT, so the source sends the file whole; a guard that holds gets no
  * answer. */
 #define DITTO_VERIFY_GUARD 0x4
+/* With DITTO_VERIFY_CHECKSUM: compare the hashes only when size or mtime
+ * differ (a file flagged as different); one the same by both is the same. */
+#define DITTO_VERIFY_FLAGGED 0x8
 #define DITTO_VERIFY_HASH_MAX (DITTO_OP_DATA_MAX / 8) /* hashes in one op */
 #define DITTO_DIRLIST_FIRST 0x1
 #define DITTO_DIRLIST_LAST 0x2

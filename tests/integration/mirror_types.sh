@@ -1,9 +1,10 @@
 #!/bin/bash
 # Mirror types between two agents: a full mirror, then differences made on
 # both sides. A difference mirror (size/mtime) fixes what changed size or
-# time; a database-style change (same size, same mtime) is only caught by a
-# checksum mirror, which sends just the changed blocks; NEWER leaves a target
-# copy that is newer alone.
+# time; a checksum mirror compares the blocks of files flagged as different
+# and sends just the changed ones; a database-style change (same size, same
+# mtime) is only caught by a checksum mirror with mirror.checksum_all; NEWER
+# leaves a target copy that is newer alone.
 . "$(dirname "$0")/lib.sh"
 
 key="$IT_DIR/peer.key"
@@ -14,6 +15,7 @@ start_agent tgt --key-file "$key" --listen "127.0.0.1:$tport"
 data="$IT_DIR/data"
 mkdir -p "$data/d/sub"
 head -c 8388608 /dev/urandom >"$data/db.bin"
+head -c 8388608 /dev/urandom >"$data/flag.bin"
 head -c 300000 /dev/urandom >"$data/d/grow.bin"
 echo "small" >"$data/d/small.txt"
 echo "gone soon" >"$data/d/sub/missing.txt"
@@ -64,6 +66,20 @@ grep -q "later edit" "$copy/d/newer.txt" && fail "a difference mirror without NE
 cmp -s "$data/db.bin" "$copy/db.bin" && fail "difference mirror cannot see a same-size same-mtime change"
 pass "difference mirror without NEWER replaces newer target copies"
 
+# A 4 KiB change that moves the mtime: flagged, compared block by block.
+dd if=/dev/urandom of="$data/flag.bin" bs=4096 count=1 seek=300 conv=notrunc status=none
+touch -d '2021-01-01' "$data/flag.bin"
+before=$(applied_bytes)
+mirror CHECKSUM
+after=$(applied_bytes)
+cmp -s "$data/flag.bin" "$copy/flag.bin" || fail "checksum mirror did not fix a flagged file"
+cmp -s "$data/db.bin" "$copy/db.bin" && fail "without checksum_all an unflagged file was compared"
+sent=$((after - before))
+echo "# checksum mirror (flagged files) applied $sent bytes for one changed 4 KiB block"
+[ "$sent" -le 262144 ] || fail "checksum mirror sent $sent bytes for one changed block of a flagged file"
+pass "checksum mirror compares the blocks of flagged files only and sends the changed block"
+
+expect_rc 0 dtcl_at src -c 'SET mirror.checksum_all=true'
 before=$(applied_bytes)
 mirror CHECKSUM
 after=$(applied_bytes)
@@ -73,7 +89,7 @@ sent=$((after - before))
 echo "# checksum mirror applied $sent bytes for one changed 4 KiB block"
 [ "$sent" -le 262144 ] || fail "checksum mirror sent $sent bytes for one changed block (expected about one 64 KiB block)"
 [ "$(stat -c %b "$copy/sparse")" -lt 1000 ] || fail "sparse file lost its hole"
-pass "checksum mirror catches the database-style change and sends only the changed block"
+pass "with mirror.checksum_all it catches the database-style change and sends only the changed block"
 
 # A target copy damaged in the middle, with its size and time kept.
 dd if=/dev/zero of="$copy/sparse" bs=4096 count=2 seek=100 conv=notrunc status=none

@@ -1794,3 +1794,43 @@ Test(verify, guard_compares_only_size_and_mtime)
 	cr_assert_eq(rep->what, (uint32_t)WIRE_DIFF_TYPE);
 	free(rep);
 }
+
+/* FLAGGED: block hashes are compared only for a file whose size or mtime
+ * differ; a change that keeps both goes unseen. */
+Test(verify, flagged_compares_only_files_flagged_different)
+{
+	struct mirror_opts o = { .probe = MIRROR_PROBE_ALL, .checksum = true, .flagged = true };
+	struct timespec t2[2] = { { 0, UTIME_OMIT }, { 1700000000, 5 } };
+	struct wire_report *rep;
+	struct tctx t;
+	struct stat s;
+	uint8_t b[BLK];
+	size_t k;
+	int fd;
+
+	build_tree();
+	mirror_into_target();
+	s = lst(P(tgt, "big"));
+	fd = open(P(tgt, "big"), O_WRONLY);
+	pattern(b, sizeof(b), 4711, 8192);
+	cr_assert_eq(pwrite(fd, b, sizeof(b), 8192), (ssize_t)sizeof(b));
+	close(fd);
+	copy_times(P(tgt, "big"), &s);
+
+	tctx_init(&t, src);
+	run_walk(&t, o);
+	k = find_op(&t, DITTO_OP_VERIFY, "big");
+	cr_assert_eq(t.ops[k].flags, DITTO_VERIFY_CHECKSUM | DITTO_VERIFY_FLAGGED);
+	rep = verify(&t.ops[k]);
+	cr_assert_eq(rep->what, 0u, "same size and mtime: not compared");
+	free(rep);
+
+	cr_assert_eq(utimensat(AT_FDCWD, P(tgt, "big"), t2, 0), 0);
+	rep = verify(&t.ops[k]);
+	cr_assert_eq(rep->what, (uint32_t)(WIRE_DIFF_MTIME | WIRE_DIFF_DATA));
+	cr_assert_eq(rep->nranges, 1u);
+	cr_assert_leq(rep->ranges[0].off, 8192u);
+	cr_assert_geq(rep->ranges[0].off + rep->ranges[0].len, 8192u + BLK);
+	free(rep);
+	tctx_free(&t);
+}

@@ -1013,6 +1013,8 @@ Test(op, control_op_rules)
 	op.mode = S_IFREG;
 	op.flags = DITTO_VERIFY_GUARD | DITTO_VERIFY_LINK;
 	cr_expect_lt(op_validate(&op, &why), 0, "guard with another flag");
+	op.flags = DITTO_VERIFY_FLAGGED;
+	cr_expect_lt(op_validate(&op, &why), 0, "FLAGGED without CHECKSUM");
 	op_free(&op);
 
 	/* DIRLIST: names and the root flag. */
