@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "apply.h"
+#include "op.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -1028,17 +1029,94 @@ static int xattr_at(int dfd, const char *name, const char *xname,
 #endif
 }
 
+/* Is name in a namespace the source replicates (and so may take away)?
+ * LSM labels are the target's own: its policy set them, and a source
+ * without that LSM would otherwise strip them. */
+static bool xattr_replicated(const char *name)
+{
+	static const char *const own[] = { "security.selinux",
+					   "security.SMACK64",
+					   "security.apparmor", "security.ima",
+					   "security.evm" };
+	size_t i;
+
+	for (i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (!strncmp(name, own[i], strlen(own[i])))
+			return false;
+	return !strncmp(name, "user.", 5) || !strncmp(name, "trusted.", 8) ||
+	       !strncmp(name, "security.", 9) ||
+	       !strcmp(name, "system.posix_acl_access") ||
+	       !strcmp(name, "system.posix_acl_default");
+}
+
+static bool xattr_listed(const struct ditto_op *op, const char *name)
+{
+	const char *p = (const char *)op->data, *end = p + op->data_len;
+
+	while (p && p < end) {
+		if (!strcmp(p, name))
+			return true;
+		p += strlen(p) + 1;
+	}
+	return false;
+}
+
+/* REMOVEXATTR with DITTO_XATTR_ALL_EXCEPT on an open file or directory. */
+static int xattr_remove_others(struct ctx *c, int fd)
+{
+	char *names = NULL;
+	ssize_t n = 0;
+	size_t i;
+	int tries, rc = 0;
+
+	for (tries = 0;; tries++) {
+		n = flistxattr(fd, NULL, 0);
+		if (n <= 0)
+			break;
+		free(names);
+		names = util_xmalloc((size_t)n + 1);
+		n = flistxattr(fd, names, (size_t)n);
+		if (n >= 0 || errno != ERANGE || tries == 4)
+			break;
+	}
+	if (n < 0) {
+		rc = errno == ENOTSUP ? 0 : fail(c, -errno, "listxattr");
+		goto done;
+	}
+	if (names)
+		names[n] = '\0';
+	for (i = 0; i < (size_t)n; i += strlen(names + i) + 1) {
+		if (!names[i] || !xattr_replicated(names + i) ||
+		    xattr_listed(c->op, names + i))
+			continue;
+		if (fremovexattr(fd, names + i) < 0 && errno != ENODATA) {
+			rc = fail(c, -errno, "removexattr %.64s", names + i);
+			goto done;
+		}
+	}
+done:
+	free(names);
+	return rc;
+}
+
 static int do_xattr(struct ctx *c, struct apply_root *r)
 {
 	const struct ditto_op *op = c->op;
 	bool remove = op->kind == DITTO_OP_REMOVEXATTR;
+	bool all_except = remove && (op->flags & DITTO_XATTR_ALL_EXCEPT);
 	const char *name;
 	struct stat st, fst;
 	int dfd = -1, fd = -1, rc;
 
-	if (!op->name || op->name_len == 0 || op->name_len > DITTO_XATTR_NAME_MAX ||
-	    strnlen(op->name, op->name_len + 1) != op->name_len)
+	if (all_except) {
+		if ((op->flags & ~DITTO_XATTR_ALL_EXCEPT) ||
+		    !op_xattr_list_valid(op->data, op->data_len))
+			return fail(c, -EINVAL, "bad list of attribute names");
+	} else if (!op->name || op->name_len == 0 ||
+		   op->name_len > DITTO_XATTR_NAME_MAX ||
+		   strnlen(op->name, op->name_len + 1) != op->name_len) {
 		return fail(c, -EINVAL, "bad attribute name");
+	}
 	if (!remove && (op->data_len > XATTR_VALUE_MAX ||
 			(op->data_len && !op->data)))
 		return fail(c, -E2BIG, "bad value length %u", op->data_len);
@@ -1060,11 +1138,19 @@ static int do_xattr(struct ctx *c, struct apply_root *r)
 			rc = fail(c, -EAGAIN, "entry changed while opening");
 			goto done;
 		}
+		if (all_except) {
+			rc = xattr_remove_others(c, fd);
+			goto done;
+		}
 		if (remove)
 			rc = fremovexattr(fd, op->name) < 0 ? -errno : 0;
 		else
 			rc = fsetxattr(fd, op->name, op->data, op->data_len, 0) < 0
 				     ? -errno : 0;
+	} else if (all_except) {
+		/* The source sends xattrs of files and directories only. */
+		rc = note(c, "xattr removal on a non-regular entry skipped");
+		goto done;
 	} else {
 		rc = xattr_at(dfd, name, op->name, op->data, op->data_len,
 			      remove);

@@ -44,6 +44,11 @@
  *   SETXATTR/REMOVEXATTR  set the value / remove (ENODATA: ok). Regular files
  *       and directories through an fd; other types with setxattrat(2) where the
  *       kernel has it, else skipped with a note.
+ *   REMOVEXATTR with DITTO_XATTR_ALL_EXCEPT  removes every xattr of a regular
+ *       file or directory that is in a replicated namespace (user., trusted.,
+ *       security. but the LSM labels selinux, SMACK64..., apparmor, ima and
+ *       evm, which are the target's own, and system.posix_acl_access/default)
+ *       and not in the op's list; other types: skipped with a note.
  *   SETATTR/SETXATTR/REMOVEXATTR on a missing name: ok with a note (a later op
  *       of the sequence removed or renamed it).
  *   Missing intermediate directories are created (0755 less the umask) for

@@ -57,7 +57,9 @@ static const struct kind_info *kind_info(uint16_t kind)
 		[DITTO_OP_SETATTR] = { "SETATTR", F_PATH | F_ATTR, 0 },
 		[DITTO_OP_SETXATTR] = { "SETXATTR",
 			F_PATH | F_NAME | F_DATA, 0 },
-		[DITTO_OP_REMOVEXATTR] = { "REMOVEXATTR", F_PATH | F_NAME, 0 },
+		[DITTO_OP_REMOVEXATTR] = { "REMOVEXATTR",
+			F_FLAGS | F_PATH | F_NAME | F_DATA,
+			DITTO_XATTR_ALL_EXCEPT },
 		[DITTO_OP_BLOCK_WRITE] = { "BLOCK_WRITE",
 			F_PATH | F_OFF | F_DATA, 0 },
 	};
@@ -274,6 +276,21 @@ static int validate_control(const struct ditto_op *op, const char **why)
 	return 0;
 }
 
+int op_xattr_list_valid(const void *data, size_t len)
+{
+	const char *p = data, *end = p + len, *nul;
+
+	if (len && !p)
+		return 0;
+	while (p < end) {
+		nul = memchr(p, '\0', (size_t)(end - p));
+		if (!nul || nul == p || nul - p > DITTO_XATTR_NAME_MAX)
+			return 0;
+		p = nul + 1;
+	}
+	return 1;
+}
+
 int op_validate(const struct ditto_op *op, const char **why)
 {
 	const struct kind_info *k = kind_info(op->kind);
@@ -307,11 +324,20 @@ int op_validate(const struct ditto_op *op, const char **why)
 	     op->path2_len > DITTO_PATH_MAX ||
 	     memchr(op->path2, '\0', op->path2_len)))
 		return invalid(why, "invalid symlink target");
-	if ((f & F_NAME) &&
-	    (!op->name || op->name_len == 0 ||
-	     op->name_len > DITTO_XATTR_NAME_MAX ||
-	     memchr(op->name, '\0', op->name_len)))
+	if (op->kind == DITTO_OP_REMOVEXATTR &&
+	    (op->flags & DITTO_XATTR_ALL_EXCEPT)) {
+		if (op->name_len)
+			return invalid(why, "xattr name with ALL_EXCEPT");
+		if (!op_xattr_list_valid(op->data, op->data_len))
+			return invalid(why, "invalid list of xattr names");
+	} else if ((f & F_NAME) &&
+		   (!op->name || op->name_len == 0 ||
+		    op->name_len > DITTO_XATTR_NAME_MAX ||
+		    memchr(op->name, '\0', op->name_len))) {
 		return invalid(why, "invalid xattr name");
+	} else if (op->kind == DITTO_OP_REMOVEXATTR && op->data_len) {
+		return invalid(why, "REMOVEXATTR data without ALL_EXCEPT");
+	}
 	if (f & F_DATA) {
 		if (op->data_len > DITTO_OP_DATA_MAX)
 			return invalid(why, "data too large");

@@ -18,7 +18,7 @@
  *   LINK          path path2                 UNLINK        path
  *   RMDIR         path flags                 RENAME        path path2 flags
  *   SETATTR       path attr_mask + values    SETXATTR      path name data
- *   REMOVEXATTR   path name                  MIRROR_BEGIN  flags off
+ *   REMOVEXATTR   flags path name data       MIRROR_BEGIN  flags off
  *   MIRROR_END    (nothing)                  MARKER        off
  *   VERIFY        path flags attr_mask(+values) mode uid gid rdev off len data
  *   DIRLIST       path flags data            ORPHANS       flags off data
@@ -28,6 +28,8 @@
  *   path, and path2 of LINK/RENAME: op_path_valid. path2 of SYMLINK (the
  *   link target): 1..DITTO_PATH_MAX bytes, no NUL, may be absolute.
  *   name: 1..DITTO_XATTR_NAME_MAX bytes, no NUL. data: <= DITTO_OP_DATA_MAX.
+ *   REMOVEXATTR: without DITTO_XATTR_ALL_EXCEPT no data; with it the name is
+ *   empty and data is a list of names (op_xattr_list_valid).
  *   flags: only the DITTO_* bits defined for the kind (RENAME not both
  *   NOREPLACE and EXCHANGE; MIRROR_BEGIN's flags are free); attr_mask only
  *   DITTO_ATTR_* bits; offsets and off+len / off+data_len fit in an off_t.
@@ -79,6 +81,10 @@ bool op_kind_valid(uint16_t kind);
 /* 1 if p[0..len) is a valid relative path (1..DITTO_PATH_MAX bytes, no
  * leading '/', no NUL, no empty, "." or ".." component), else 0. */
 int op_path_valid(const char *p, size_t len);
+
+/* 1 if data[0..len) is a list of xattr names, each 1..DITTO_XATTR_NAME_MAX
+ * bytes followed by a NUL (the empty list: len 0), else 0. */
+int op_xattr_list_valid(const void *data, size_t len);
 
 /* 0 if op satisfies the rules above, else -1 with errno EINVAL and, if why
  * is not NULL, a static reason string. */

@@ -33,7 +33,7 @@ enum ditto_op_kind {
 	DITTO_OP_RENAME = 11,     /* path = old, path2 = new; flags DITTO_RENAME_* */
 	DITTO_OP_SETATTR = 12,    /* path, attr_mask DITTO_ATTR_* and the values */
 	DITTO_OP_SETXATTR = 13,   /* path, name, data = value */
-	DITTO_OP_REMOVEXATTR = 14,/* path, name */
+	DITTO_OP_REMOVEXATTR = 14,/* path, name, flags DITTO_XATTR_*, data */
 	DITTO_OP_BLOCK_WRITE = 15,/* path = device name, off, data */
 	/* Control ops ride in the same order as data ops. */
 	DITTO_OP_MIRROR_BEGIN = 32, /* flags = mirror type, off = total bytes expected */
@@ -88,6 +88,11 @@ enum ditto_op_kind {
 #define DITTO_RMDIR_RECURSIVE 0x1
 #define DITTO_RENAME_NOREPLACE 0x1
 #define DITTO_RENAME_EXCHANGE 0x2
+/* REMOVEXATTR: remove every xattr of the entry (in the namespaces Ditto
+ * replicates) whose name is not listed in data; name is then empty and data
+ * holds the names to keep, each followed by a NUL (empty: keep none). Sent
+ * before an entry's SETXATTRs, it carries removals made on the source. */
+#define DITTO_XATTR_ALL_EXCEPT 0x1
 
 #define DITTO_ATTR_MODE 0x01
 #define DITTO_ATTR_UID 0x02

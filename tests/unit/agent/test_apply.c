@@ -796,6 +796,67 @@ Test(apply, xattrs)
 	cr_assert_eq(ap(rx("f", "")), -EINVAL);
 }
 
+static struct ditto_op rx_all_except(const char *p, const char *keep,
+				      size_t keep_len)
+{
+	struct ditto_op op = O(DITTO_OP_REMOVEXATTR, p);
+
+	op.flags = DITTO_XATTR_ALL_EXCEPT;
+	op.data = (uint8_t *)keep;
+	op.data_len = (uint32_t)keep_len;
+	return op;
+}
+
+Test(apply, xattrs_all_except)
+{
+	/* A minimal access ACL: user::rw- user:1234:r-- group::r-- mask::r--
+	 * other::r-- (version 2, then tag/perm/id per entry). */
+	static const uint8_t acl[] = {
+		2, 0, 0, 0,
+		0x01, 0, 6, 0, 0xff, 0xff, 0xff, 0xff,
+		0x02, 0, 4, 0, 0xd2, 0x04, 0, 0,
+		0x04, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,
+		0x10, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,
+		0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,
+	};
+	const char *ents[] = { "f", "d" };
+	char v[16], p[PATH_MAX];
+	size_t i;
+
+	OK(w("f", 0, "x"));
+	OK(md("d", 0755));
+	for (i = 0; i < 2; i++) {
+		rpath(p, sizeof(p), ents[i]);
+		OK(sx(ents[i], "user.a", "1"));
+		OK(sx(ents[i], "user.b", "2"));
+		OK(sx(ents[i], "user.c", "3"));
+		cr_assert_eq(setxattr(p, "system.posix_acl_access", acl,
+				      sizeof(acl), 0), 0, "%s", strerror(errno));
+		/* Keep user.b and a name the entry lacks. */
+		OK(rx_all_except(ents[i], "user.b\0user.zz\0", 15));
+		cr_assert_eq(lgetxattr(p, "user.a", v, sizeof(v)), -1);
+		cr_assert_eq(errno, ENODATA);
+		cr_assert_eq(lgetxattr(p, "user.b", v, sizeof(v)), 1);
+		cr_assert_eq(lgetxattr(p, "user.c", v, sizeof(v)), -1);
+		cr_assert_eq(lgetxattr(p, "user.zz", v, sizeof(v)), -1);
+		cr_assert_eq(lgetxattr(p, "system.posix_acl_access", NULL, 0),
+			     -1, "ACL not removed from %s", ents[i]);
+		/* Applied again: nothing left to do. */
+		OK(rx_all_except(ents[i], "user.b\0user.zz\0", 15));
+		cr_assert_eq(lgetxattr(p, "user.b", v, sizeof(v)), 1);
+		/* The empty list removes them all. */
+		OK(rx_all_except(ents[i], "", 0));
+		cr_assert_eq(listxattr(p, v, sizeof(v)), 0);
+	}
+	OK(rx_all_except("missing", "", 0));
+	cr_assert_neq(last_err[0], '\0');
+	OK(mn("fifo", S_IFIFO | 0600, 0));
+	OK(rx_all_except("fifo", "", 0));
+	cr_assert_neq(last_err[0], '\0', "skip on a FIFO not noted");
+	cr_assert_eq(ap(rx_all_except("f", "user.b", 6)), -EINVAL);
+	cr_assert_eq(ap(rx_all_except("f", "\0", 1)), -EINVAL);
+}
+
 Test(apply, fallocate_modes)
 {
 	struct stat st;

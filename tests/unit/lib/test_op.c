@@ -133,6 +133,7 @@ static void sample_op(struct ditto_op *op, uint16_t kind, uint64_t seq)
 	case DITTO_OP_REMOVEXATTR:
 		op_set_path(op, "x", 1);
 		op_set_name(op, "user.k", 6);
+		op_set_data(op, "", 0);
 		break;
 	case DITTO_OP_MIRROR_BEGIN:
 		op->flags = 3;
@@ -512,6 +513,55 @@ Test(op, largest_and_empty_data)
 	free(d);
 }
 
+Test(op, removexattr_all_except)
+{
+	struct ditto_op op;
+	char name[DITTO_XATTR_NAME_MAX + 2];
+	const char *why = NULL;
+
+	/* The empty list (remove them all) and a list of names round-trip. */
+	op_init(&op, DITTO_OP_REMOVEXATTR);
+	op.flags = DITTO_XATTR_ALL_EXCEPT;
+	op_set_path(&op, "d/f", 3);
+	op_set_name(&op, "", 0); /* empty fields decode as empty, not NULL */
+	op_set_data(&op, "", 0);
+	round_trip(&op);
+	op_set_data(&op, "user.k\0system.posix_acl_access\0", 31);
+	round_trip(&op);
+	/* The longest name is fine, one more byte is not. */
+	memset(name, 'n', sizeof(name));
+	name[DITTO_XATTR_NAME_MAX] = '\0';
+	op_set_data(&op, name, DITTO_XATTR_NAME_MAX + 1);
+	round_trip(&op);
+	name[DITTO_XATTR_NAME_MAX] = 'n';
+	name[DITTO_XATTR_NAME_MAX + 1] = '\0';
+	op_set_data(&op, name, sizeof(name));
+	cr_expect_eq(op_validate(&op, &why), -1);
+	cr_expect_str_eq(why, "invalid list of xattr names");
+	/* Empty element, missing last NUL. */
+	op_set_data(&op, "a\0\0", 3);
+	expect_encode_refused(&op);
+	op_set_data(&op, "\0", 1);
+	expect_encode_refused(&op);
+	op_set_data(&op, "a", 1);
+	expect_encode_refused(&op);
+	/* With ALL_EXCEPT there is no single name. */
+	op_set_data(&op, "a\0", 2);
+	cr_expect_eq(op_validate(&op, NULL), 0);
+	op_set_name(&op, "user.k", 6);
+	expect_encode_refused(&op);
+	/* Without it a name is required and data is not allowed. */
+	op.flags = 0;
+	expect_encode_refused(&op);
+	op_set_data(&op, "", 0);
+	cr_expect_eq(op_validate(&op, NULL), 0);
+	op.flags = 0x2;
+	expect_encode_refused(&op);
+	op_free(&op);
+	cr_expect(op_xattr_list_valid(NULL, 0));
+	cr_expect_not(op_xattr_list_valid(NULL, 1));
+}
+
 Test(op, largest_xattr_name)
 {
 	struct ditto_op op;
@@ -521,6 +571,7 @@ Test(op, largest_xattr_name)
 	op_init(&op, DITTO_OP_REMOVEXATTR);
 	op_set_path(&op, "f", 1);
 	op_set_name(&op, name, sizeof(name));
+	op_set_data(&op, "", 0);
 	round_trip(&op);
 	op_free(&op);
 }
@@ -804,15 +855,45 @@ Test(op, decode_hand_built)
 	/* Name over the maximum cannot be expressed in u8; zero and NUL. */
 	util_buf_reset(&b);
 	raw_hdr(&b, DITTO_OP_REMOVEXATTR, 1);
+	raw16(&b, 0);
 	raw_str16(&b, "f", 1);
 	raw8(&b, 0);
+	raw32(&b, 0);
 	expect_decode_refused(&b, "empty xattr name");
 	util_buf_reset(&b);
 	raw_hdr(&b, DITTO_OP_REMOVEXATTR, 1);
+	raw16(&b, 0);
 	raw_str16(&b, "f", 1);
 	raw8(&b, 2);
 	util_buf_append(&b, "a\0", 2);
+	raw32(&b, 0);
 	expect_decode_refused(&b, "NUL in xattr name");
+	/* ALL_EXCEPT: empty name, a list of names to keep. */
+	util_buf_reset(&b);
+	raw_hdr(&b, DITTO_OP_REMOVEXATTR, 1);
+	raw16(&b, DITTO_XATTR_ALL_EXCEPT);
+	raw_str16(&b, "f", 1);
+	raw8(&b, 0);
+	raw32(&b, 9);
+	util_buf_append(&b, "user.a\0b\0", 9);
+	expect_decode_ok(&b, "ALL_EXCEPT with two names");
+	util_buf_reset(&b);
+	raw_hdr(&b, DITTO_OP_REMOVEXATTR, 1);
+	raw16(&b, DITTO_XATTR_ALL_EXCEPT);
+	raw_str16(&b, "f", 1);
+	raw8(&b, 0);
+	raw32(&b, 8);
+	util_buf_append(&b, "user.a\0b", 8);
+	expect_decode_refused(&b, "ALL_EXCEPT list without its last NUL");
+	util_buf_reset(&b);
+	raw_hdr(&b, DITTO_OP_REMOVEXATTR, 1);
+	raw16(&b, 0);
+	raw_str16(&b, "f", 1);
+	raw8(&b, 1);
+	util_buf_append(&b, "a", 1);
+	raw32(&b, 2);
+	util_buf_append(&b, "b\0", 2);
+	expect_decode_refused(&b, "REMOVEXATTR data without ALL_EXCEPT");
 
 	/* Version and kind. */
 	util_buf_reset(&b);
@@ -872,8 +953,9 @@ Test(op, truncation_at_every_offset)
 		size_t cut;
 
 		sample_op(&op, all_kinds[k], 0x1122334455667788ull);
-		/* Structured data (hashes, names, a path) keeps its sample. */
-		if (op.data && all_kinds[k] < 32) {
+		/* Structured data (hashes, names, a path) keeps its sample;
+		 * so does an empty one (REMOVEXATTR without ALL_EXCEPT). */
+		if (op.data && op.data_len && all_kinds[k] < 32) {
 			uint8_t d[3000];
 
 			memset(d, 0x5a, sizeof(d));
