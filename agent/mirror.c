@@ -310,6 +310,35 @@ static int link_try(struct mirror_walk *w, const struct stat *st)
 	return 1;
 }
 
+/* A name the target already has for this inode, outside this walk
+ * (opts.link): LINK to it, and 2 so the caller goes on with the entry's
+ * usual ops. 0 if none, -1 if emit aborted. */
+static int link_known(struct mirror_walk *w, const struct stat *st)
+{
+	char known[DITTO_PATH_MAX + 1];
+	struct ditto_op op;
+	int n;
+
+	/* A verification changes nothing on the target. */
+	if (!w->o.link || w->o.count_only || w->o.probe == MIRROR_PROBE_ALL)
+		return 0;
+	n = w->o.link(w->o.ctx, w->abs, w->abs_len, st, w->mpath,
+		      w->mpath_len, known, sizeof(known));
+	if (n <= 0 || n > DITTO_PATH_MAX || ((uint32_t)n == w->mpath_len &&
+	    !memcmp(known, w->mpath, (size_t)n)))
+		return 0;
+	known[n] = '\0';
+	if (!op_path_valid(known, (size_t)n))
+		return 0;
+	op_with_path(&op, DITTO_OP_LINK, w->mpath, w->mpath_len);
+	op.path2 = known;
+	op.path2_len = (uint32_t)n;
+	if (emit(w, &op) < 0)
+		return -1;
+	w->st.hardlinks++;
+	return 2;
+}
+
 /* --- xattrs ------------------------------------------------------------- */
 
 /* Reads name's value into w->xval. Its length, or -1 with errno. */
@@ -336,7 +365,39 @@ static ssize_t xattr_get(struct mirror_walk *w, int fd, const char *name)
 	return -1;
 }
 
-/* SETXATTR for every xattr of fd. A failure to read them skips them with a
+static bool xattr_name_ok(const char *name, size_t nlen)
+{
+	return nlen > 0 && nlen <= DITTO_XATTR_NAME_MAX && name[nlen] == '\0';
+}
+
+/* REMOVEXATTR(ALL_EXCEPT) listing the n bytes of names in w->xnames that
+ * will be sent: the target drops any other, so removals on the source
+ * reach it. */
+static int send_xattr_keep(struct mirror_walk *w, size_t n, char *path,
+			   uint32_t len)
+{
+	struct ditto_op op;
+	struct util_buf keep;
+	size_t i, nlen;
+	int rc;
+
+	util_buf_init(&keep);
+	for (i = 0; i < n; i += nlen + 1) {
+		nlen = strnlen(w->xnames + i, n - i);
+		if (xattr_name_ok(w->xnames + i, nlen))
+			util_buf_append(&keep, w->xnames + i, nlen + 1);
+	}
+	op_with_path(&op, DITTO_OP_REMOVEXATTR, path, len);
+	op.flags = DITTO_XATTR_ALL_EXCEPT;
+	op.name = (char *)"";
+	op.data = (uint8_t *)(keep.len ? keep.data : "");
+	op.data_len = (uint32_t)keep.len;
+	rc = emit(w, &op);
+	util_buf_free(&keep);
+	return rc;
+}
+
+/* REMOVEXATTR(ALL_EXCEPT) and a SETXATTR for every xattr of fd. A failure to read them skips them with a
  * counted error; only an emit abort returns -1. */
 static int send_xattrs(struct mirror_walk *w, int fd, char *path,
 		       uint32_t len)
@@ -365,6 +426,8 @@ static int send_xattrs(struct mirror_walk *w, int fd, char *path,
 		skip_err(w, errno, "listxattr");
 		return 0;
 	}
+	if (send_xattr_keep(w, (size_t)n, path, len) < 0)
+		return -1;
 	for (i = 0; i < (size_t)n;) {
 		char *name = w->xnames + i;
 		size_t nlen = strnlen(name, (size_t)n - i);
@@ -372,8 +435,7 @@ static int send_xattrs(struct mirror_walk *w, int fd, char *path,
 		ssize_t v;
 
 		i += nlen + 1;
-		if (nlen == 0 || nlen > DITTO_XATTR_NAME_MAX ||
-		    name[nlen] != '\0')
+		if (!xattr_name_ok(name, nlen))
 			continue;
 		v = xattr_get(w, fd, name);
 		if (v < 0) {
@@ -1103,8 +1165,12 @@ static int process_entry(struct mirror_walk *w, int dirfd, const char *name,
 		return 0;
 	if (st.st_nlink > 1) {
 		r = link_try(w, &st);
-		if (r != 0)
-			return r < 0 ? -1 : 0;
+		if (r == 0)
+			r = link_known(w, &st);
+		if (r < 0)
+			return -1;
+		if (r > 0 && r != 2)
+			return 0;
 	}
 	if (S_ISREG(st.st_mode))
 		return start_file(w, dirfd, name);
@@ -1143,7 +1209,7 @@ static int dir_step(struct mirror_walk *w)
 	struct dirent *de;
 	size_t nl, off;
 
-	if (top->broken || !top->d)
+	if (top->broken || !top->d || w->o.shallow)
 		return pop_dir(w);
 	w->abs_len = top->path_len;
 	w->abs[w->abs_len] = '\0';

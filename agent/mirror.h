@@ -10,25 +10,36 @@
  * 07777 unless said otherwise; times are ns):
  *   directory   MKDIR(mode, uid, gid) before anything inside it; once all its
  *               children are done SETATTR(mode, uid, gid, atime, mtime) — so
- *               creating the children cannot disturb the mtime — then one
- *               SETXATTR per xattr (sent last so a default ACL cannot leak
- *               into the children the target creates).
+ *               creating the children cannot disturb the mtime — then its
+ *               xattrs (sent last so a default ACL cannot leak into the
+ *               children the target creates; see "xattrs" below).
  *   regular     CREATE(mode, uid, gid), TRUNCATE(0) (cuts a stale target
  *               file), WRITE chunks (<= opts.chunk bytes) of the data extents
  *               only (SEEK_DATA/SEEK_HOLE), TRUNCATE(size) when the data does
  *               not reach the end (trailing hole, empty file: holes stay
- *               holes), SETATTR(mode, uid, gid, atime, mtime), then SETXATTR
- *               per xattr. Xattrs come after SETATTR because the chown in
+ *               holes), SETATTR(mode, uid, gid, atime, mtime), then its
+ *               xattrs. Xattrs come after SETATTR because the chown in
  *               SETATTR drops security.capability; setxattr leaves mtime be.
+ *   xattrs      (opts.xattrs; regular files and directories) one
+ *               REMOVEXATTR(flags DITTO_XATTR_ALL_EXCEPT, name empty, data =
+ *               the names about to be sent, each NUL-terminated) so the
+ *               target drops what the source no longer has, then one
+ *               SETXATTR(name, data = value) per xattr.
  *   hard link   a non-directory with st_nlink > 1 already sent under another
- *               name: LINK(path = this name, path2 = the first name) only.
+ *               name in this walk: LINK(path = this name, path2 = the first
+ *               name) only. One the walk has not seen but opts.link names
+ *               (a name the target already has, from an earlier walk):
+ *               LINK(path = this name, path2 = that name), then the entry's
+ *               usual ops, which keep the linked inode and bring its data
+ *               and attributes up to date.
  *   symlink     SYMLINK(path2 = the target's exact bytes, uid, gid),
  *               SETATTR(uid, gid, atime, mtime) — no mode.
  *   fifo, char/block device, socket
  *               MKNOD(st_mode with the type bits, rdev, uid, gid),
  *               SETATTR(mode, uid, gid, atime, mtime).
  * A root or directory whose mapped path is empty (it is the target root) gets
- * no ops of its own; its children do. Xattrs (opts.xattrs) are read from
+ * no ops of its own; its children do. With opts.shallow a root directory gets
+ * its own ops (MKDIR, SETATTR, xattrs) and its children are not looked at. Xattrs (opts.xattrs) are read from
  * regular files and directories only, and include system.posix_acl_* so ACLs
  * ride along. MIRROR_BEGIN/END are the caller's business.
  *
@@ -55,6 +66,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "ditto/op.h"
 
@@ -115,20 +127,32 @@ enum mirror_maps {
 				differs from the map, after its guard; the
 				whole file without a map), then SETATTR with
 				the size and times of the fstat before the
-				read, and SETXATTRs — one step per file */
+				read, and its xattrs — one step per file */
 	MIRROR_MAPS_REBUILD, /* as DELTA, but the map is dropped first: the
 				file goes whole and gets a new map */
 };
+
+/* Asked about each non-directory with st_nlink > 1 that the walk has not
+ * sent under another name itself (abs/len its source path, mpath/mlen its
+ * mapped path, st its lstat): writes the mapped path of another name of the
+ * same inode that the target already has into out (outlen >= DITTO_PATH_MAX
+ * + 1) and returns its length, or returns -1 when there is none. The callee
+ * may remember this name for later walks. */
+typedef int (*mirror_link_fn)(void *ctx, const char *abs_path, size_t len,
+			      const struct stat *st, const char *mpath,
+			      size_t mlen, char *out, size_t outlen);
 
 struct mirror_opts {
 	mirror_emit_fn emit;       /* required unless count_only */
 	mirror_match_fn match;     /* NULL: everything */
 	mirror_map_fn map;         /* NULL: absolute path less its '/' */
 	mirror_warn_fn warn;       /* NULL: errors only counted */
+	mirror_link_fn link;       /* NULL: only links within the walk */
 	void *ctx;                 /* passed to all callbacks */
 	size_t chunk;              /* data per WRITE; 0: 1 MiB; max DITTO_OP_DATA_MAX */
 	unsigned max_open_dirs;    /* directory streams kept open; 0: default; min 2 */
-	bool xattrs;               /* send SETXATTR ops */
+	bool xattrs;               /* send REMOVEXATTR/SETXATTR ops */
+	bool shallow;              /* a root directory without its children */
 	bool count_only;           /* emit nothing, only count (a CALCULATE run
 				      driven step by step); data is not read */
 	enum mirror_probe probe;
@@ -183,7 +207,7 @@ void mirror_walk_free(struct mirror_walk *w);
 /* The repair after a checksum comparison: sends byte ranges of one regular
  * file (abs; op path `path`) — WRITE for data, FALLOCATE(PUNCH_HOLE|
  * KEEP_SIZE) where the source has a hole, each piece at most opts.chunk —
- * then TRUNCATE(size now), SETATTR and SETXATTRs, through w's emit; the
+ * then TRUNCATE(size now), SETATTR and its xattrs, through w's emit; the
  * file's block map (opts.maps) is dropped. w may be
  * a walker made without roots just for this. 0; 1 when abs is not a regular
  * file any more (send it another way); -1 when emit aborted. Read errors

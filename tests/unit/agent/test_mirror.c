@@ -302,6 +302,26 @@ static void t_apply(int rfd, const struct ditto_op *op, bool parents)
 		cr_assert_eq(utimensat(rfd, op->path, ts, AT_SYMLINK_NOFOLLOW),
 			     0);
 		break;
+	case DITTO_OP_REMOVEXATTR: {
+		char names[4096];
+		ssize_t n, i;
+
+		cr_assert(op->flags & DITTO_XATTR_ALL_EXCEPT);
+		fd = apply_open(rfd, op->path, O_RDONLY | O_NONBLOCK);
+		n = flistxattr(fd, names, sizeof(names));
+		for (i = 0; i < n; i += (ssize_t)strlen(names + i) + 1) {
+			const char *k = (const char *)op->data;
+			bool keep = false;
+
+			for (; k < (const char *)op->data + op->data_len;
+			     k += strlen(k) + 1)
+				keep |= !strcmp(k, names + i);
+			if (!keep && !strncmp(names + i, "user.", 5))
+				cr_assert_eq(fremovexattr(fd, names + i), 0);
+		}
+		close(fd);
+		break;
+	}
 	case DITTO_OP_SETXATTR:
 		fd = apply_open(rfd, op->path, O_RDONLY | O_NONBLOCK);
 		cr_assert_eq(fsetxattr(fd, op->name, op->data, op->data_len, 0),
@@ -1119,5 +1139,263 @@ Test(mirror, applied_by_the_real_applier)
 	apply_root_close(ar);
 	cmp_trees(td.src, td.dst);
 	tctx_free(&t);
+	tdir_remove(&td);
+}
+
+/* --- xattr removal, shallow walks, links known from earlier walks ------- */
+
+/* Walks one root (an absolute path beneath t->root) to the end. */
+static void walk_one(struct tctx *t, const struct mirror_opts *o,
+		     const char *root)
+{
+	const char *roots[] = { root };
+	char err[256];
+	struct mirror_walk *w = mirror_walk_new(roots, 1, o, err, sizeof(err));
+
+	cr_assert(w, "%s", err);
+	while (mirror_walk_step(w, 0, 0) == 1)
+		;
+	cr_assert_eq(mirror_walk_step(w, 0, 0), 0, "%s", mirror_walk_error(w));
+	mirror_walk_free(w);
+}
+
+static void apply_ops_real(struct tctx *t, const char *dst)
+{
+	struct apply_root *ar;
+	char err[512];
+	size_t i;
+
+	ar = apply_root_open(dst, err, sizeof(err));
+	cr_assert(ar, "%s", err);
+	for (i = 0; i < t->nops; i++)
+		cr_assert_eq(apply_op(ar, &t->ops[i], err, sizeof(err)), 0,
+			     "%s %s: %s", op_kind_name(t->ops[i].kind),
+			     t->ops[i].path, err);
+	apply_root_close(ar);
+}
+
+/* Index of the first op of kind on path at or after from, or t->nops. */
+static size_t find_op(const struct tctx *t, size_t from, uint16_t kind,
+		      const char *path)
+{
+	size_t i;
+
+	for (i = from; i < t->nops; i++)
+		if (t->ops[i].kind == kind && !strcmp(t->ops[i].path, path))
+			return i;
+	return t->nops;
+}
+
+Test(mirror, xattr_removal_reaches_the_target)
+{
+	struct tdir td;
+	struct tctx t = { .abort_at = 0 };
+	struct mirror_opts o = {
+		.emit = t_emit, .map = t_map, .warn = t_warn, .ctx = &t,
+		.xattrs = true,
+	};
+	char p[512], v[16];
+	size_t i, rx;
+	int s, d;
+
+	if (!apply_root_open || !apply_op || !apply_root_close)
+		cr_skip_test("agent/apply.c not linked into this test");
+	tdir_make(&td);
+	s = open(td.src, O_RDONLY | O_DIRECTORY);
+	put(s, "f", "x", 1, 0);
+	put(s, "plain", "y", 1, 0);
+	d = subdir(s, "d");
+	snprintf(p, sizeof(p), "%s/f", td.src);
+	cr_assert_eq(setxattr(p, "user.a", "1", 1, 0), 0);
+	cr_assert_eq(setxattr(p, "user.b", "2", 1, 0), 0);
+	cr_assert_eq(fsetxattr(d, "user.d", "3", 1, 0), 0);
+	t.root = td.src;
+	t.root_len = strlen(td.src);
+	walk_one(&t, &o, td.src);
+	/* f: REMOVEXATTR keeping exactly its two names, before its SETXATTRs. */
+	rx = find_op(&t, 0, DITTO_OP_REMOVEXATTR, "f");
+	cr_assert_lt(rx, t.nops);
+	cr_assert_eq(t.ops[rx].flags, DITTO_XATTR_ALL_EXCEPT);
+	cr_assert_eq(t.ops[rx].name_len, 0);
+	cr_assert_eq(t.ops[rx].data_len, 14);
+	cr_assert(memmem(t.ops[rx].data, 14, "user.a\0", 7));
+	cr_assert(memmem(t.ops[rx].data, 14, "user.b\0", 7));
+	cr_assert_lt(find_op(&t, 0, DITTO_OP_SETATTR, "f"), rx);
+	cr_assert_eq(find_op(&t, 0, DITTO_OP_SETXATTR, "f"),
+		     find_op(&t, rx, DITTO_OP_SETXATTR, "f"));
+	/* An entry without xattrs still gets the (empty) removal. */
+	rx = find_op(&t, 0, DITTO_OP_REMOVEXATTR, "plain");
+	cr_assert_lt(rx, t.nops);
+	cr_assert_eq(t.ops[rx].data_len, 0);
+	cr_assert_lt(find_op(&t, 0, DITTO_OP_REMOVEXATTR, "d"), t.nops);
+	apply_ops_real(&t, td.dst);
+	cmp_trees(td.src, td.dst);
+
+	/* Removed on the source: a later walk removes them on the target. */
+	cr_assert_eq(removexattr(p, "user.a"), 0);
+	cr_assert_eq(fremovexattr(d, "user.d"), 0);
+	for (i = 0; i < t.nops; i++)
+		op_free(&t.ops[i]);
+	t.nops = 0;
+	walk_one(&t, &o, td.src);
+	apply_ops_real(&t, td.dst);
+	snprintf(p, sizeof(p), "%s/f", td.dst);
+	cr_assert_eq(getxattr(p, "user.a", v, sizeof(v)), -1, "user.a kept");
+	cr_assert_eq(getxattr(p, "user.b", v, sizeof(v)), 1);
+	snprintf(p, sizeof(p), "%s/d", td.dst);
+	cr_assert_eq(getxattr(p, "user.d", v, sizeof(v)), -1, "user.d kept");
+	cmp_trees(td.src, td.dst);
+
+	/* Without xattrs on, no REMOVEXATTR either. */
+	for (i = 0; i < t.nops; i++)
+		op_free(&t.ops[i]);
+	t.nops = 0;
+	o.xattrs = false;
+	walk_one(&t, &o, td.src);
+	for (i = 0; i < t.nops; i++)
+		cr_assert_neq(t.ops[i].kind, DITTO_OP_REMOVEXATTR);
+	close(d);
+	close(s);
+	tctx_free(&t);
+	tdir_remove(&td);
+}
+
+Test(mirror, shallow_walk_sends_only_the_directory)
+{
+	struct tdir td;
+	struct tctx t = { .abort_at = 0 };
+	struct mirror_opts o = {
+		.emit = t_emit, .map = t_map, .warn = t_warn, .ctx = &t,
+		.xattrs = true, .shallow = true,
+	};
+	char root[256];
+	int s, d, e;
+
+	tdir_make(&td);
+	s = open(td.src, O_RDONLY | O_DIRECTORY);
+	d = subdir(s, "d");
+	put(d, "child", "c", 1, 0);
+	e = subdir(d, "sub");
+	cr_assert_eq(fsetxattr(d, "user.d", "3", 1, 0), 0);
+	t.root = td.src;
+	t.root_len = strlen(td.src);
+	snprintf(root, sizeof(root), "%s/d", td.src);
+	walk_one(&t, &o, root);
+	cr_assert_eq(t.nops, 4, "%zu ops", t.nops);
+	cr_assert_eq(t.ops[0].kind, DITTO_OP_MKDIR);
+	cr_assert_eq(t.ops[1].kind, DITTO_OP_SETATTR);
+	cr_assert_eq(t.ops[2].kind, DITTO_OP_REMOVEXATTR);
+	cr_assert_eq(t.ops[3].kind, DITTO_OP_SETXATTR);
+	for (size_t i = 0; i < t.nops; i++)
+		cr_assert_str_eq(t.ops[i].path, "d");
+	close(e);
+	close(d);
+	close(s);
+	tctx_free(&t);
+	tdir_remove(&td);
+}
+
+struct link_probe {
+	struct tctx t;
+	const char *answer;   /* NULL: none */
+	unsigned calls;
+	char asked[256];
+	nlink_t nlink;
+};
+
+static int t_link(void *ctx, const char *abs, size_t len,
+		  const struct stat *st, const char *mpath, size_t mlen,
+		  char *out, size_t outlen)
+{
+	struct link_probe *lp = ctx;
+	size_t n;
+
+	(void)abs;
+	(void)len;
+	cr_assert_geq(outlen, DITTO_PATH_MAX + 1);
+	lp->calls++;
+	lp->nlink = st->st_nlink;
+	util_strlcpy(lp->asked, mpath, sizeof(lp->asked));
+	cr_assert_eq(strlen(mpath), mlen);
+	if (!lp->answer)
+		return -1;
+	n = strlen(lp->answer);
+	memcpy(out, lp->answer, n);
+	return (int)n;
+}
+
+static void probe_walk(struct link_probe *lp, const char *root)
+{
+	struct mirror_opts o = {
+		.emit = t_emit, .map = t_map, .warn = t_warn, .ctx = lp,
+		.link = t_link,
+	};
+	size_t i;
+
+	for (i = 0; i < lp->t.nops; i++)
+		op_free(&lp->t.ops[i]);
+	lp->t.nops = 0;
+	lp->calls = 0;
+	walk_one(&lp->t, &o, root);
+}
+
+Test(mirror, link_to_a_name_known_from_an_earlier_walk)
+{
+	struct tdir td;
+	struct link_probe lp = { .t = { .abort_at = 0 } };
+	char root[256];
+	int s, d;
+
+	tdir_make(&td);
+	s = open(td.src, O_RDONLY | O_DIRECTORY);
+	d = subdir(s, "d");
+	put(s, "a", "shared", 6, 0);
+	put(s, "single", "one", 3, 0);
+	cr_assert_eq(linkat(s, "a", d, "b", 0), 0);
+	lp.t.root = td.src;
+	lp.t.root_len = strlen(td.src);
+	/* t_emit and t_map take the tctx: it is the probe's first member. */
+
+	/* Known elsewhere: LINK first, then the usual copy through the name. */
+	lp.answer = "a";
+	snprintf(root, sizeof(root), "%s/d/b", td.src);
+	probe_walk(&lp, root);
+	cr_assert_eq(lp.calls, 1);
+	cr_assert_str_eq(lp.asked, "d/b");
+	cr_assert_eq(lp.nlink, 2);
+	cr_assert_geq(lp.t.nops, 5);
+	cr_assert_eq(lp.t.ops[0].kind, DITTO_OP_LINK);
+	cr_assert_str_eq(lp.t.ops[0].path, "d/b");
+	cr_assert_str_eq(lp.t.ops[0].path2, "a");
+	cr_assert_eq(lp.t.ops[1].kind, DITTO_OP_CREATE);
+	cr_assert_lt(find_op(&lp.t, 0, DITTO_OP_WRITE, "d/b"), lp.t.nops);
+	cr_assert_lt(find_op(&lp.t, 0, DITTO_OP_SETATTR, "d/b"), lp.t.nops);
+
+	/* Unknown, or known only under this very name: a plain copy. */
+	lp.answer = NULL;
+	probe_walk(&lp, root);
+	cr_assert_eq(lp.calls, 1);
+	cr_assert_eq(lp.t.ops[0].kind, DITTO_OP_CREATE);
+	lp.answer = "d/b";
+	probe_walk(&lp, root);
+	cr_assert_eq(lp.t.ops[0].kind, DITTO_OP_CREATE);
+
+	/* Files with one name are never asked about. */
+	lp.answer = "a";
+	snprintf(root, sizeof(root), "%s/single", td.src);
+	probe_walk(&lp, root);
+	cr_assert_eq(lp.calls, 0);
+	cr_assert_eq(lp.t.ops[0].kind, DITTO_OP_CREATE);
+
+	/* In a walk of the whole tree the second name links to the first the
+	 * walk sent; the hook is asked about the first only. */
+	lp.answer = NULL;
+	probe_walk(&lp, td.src);
+	cr_assert_eq(lp.calls, 1);
+	cr_assert_eq(lp.t.ops[find_op(&lp.t, 0, DITTO_OP_LINK, lp.asked[0] == 'a'
+				       ? "d/b" : "a")].kind, DITTO_OP_LINK);
+	close(d);
+	close(s);
+	tctx_free(&lp.t);
 	tdir_remove(&td);
 }
