@@ -67,6 +67,29 @@ struct probe {
 	char *rel, *abs, *first; /* first: the group's first name (link) */
 };
 
+/* A name known to the target for a multiply-linked inode. */
+struct lcache_ent {
+	struct lcache_ent *hnext;        /* hash chain */
+	struct lcache_ent *newer, *older; /* LRU list */
+	dev_t dev;
+	ino_t ino;
+	size_t len;
+	char abs[];                      /* source path */
+};
+
+struct lcache {
+	struct lcache_ent **tab; /* LCACHE_BUCKETS, allocated on first use */
+	struct lcache_ent *newest, *oldest;
+	size_t n;
+};
+
+/* How a walk uses the link cache (see link_known). */
+enum link_mode {
+	LINK_MIRROR,    /* a full mirror: remember first names, no search */
+	LINK_CHANGED,   /* a name changed (data, attributes): use hits only */
+	LINK_APPEARED,  /* a name appeared (create, link, rename): search */
+};
+
 struct conn {
 	struct source *src;
 	uint32_t id;
@@ -97,6 +120,12 @@ struct conn {
 	uint64_t last_acked;
 	uint64_t queued_ops, queued_bytes;
 	uint64_t sent_ops, sent_bytes;
+
+	/* Inode -> a name the target has for it, for inodes with more than
+	 * one name (see "hard links" below). */
+	struct lcache lc;
+	enum link_mode link_mode; /* of the walk running now */
+	unsigned search_left;     /* entries a sync may still search */
 
 	struct mirror_walk *mw;
 	struct evloop_timer *mirror_tick;
@@ -188,7 +217,8 @@ struct source {
 static void conn_pump(struct conn *c);
 static void conn_dial(struct conn *c);
 static int conns_save(struct source *s);
-static void sync_path(struct conn *c, const char *abs, size_t len, enum mirror_maps how);
+static void sync_path(struct conn *c, const char *abs, size_t len, enum mirror_maps how,
+		      bool appeared);
 static void guards_settle(struct conn *c, uint64_t seq, bool failed);
 static struct blockmap_store *conn_maps(struct conn *c);
 static void queue_attrs(struct conn *c, const char *abs, size_t len, bool dirs_only);
@@ -637,6 +667,11 @@ static void conn_acked(struct conn *c, uint64_t seq)
 	spill_refill(c);
 }
 
+static int mirror_link(void *ctx, const char *abs, size_t len,
+		       const struct stat *st, const char *mpath, size_t mlen,
+		       char *out, size_t outlen);
+static void lcache_free(struct lcache *lc);
+
 /* ----------------------------------------------------------------- mirror */
 
 static enum mirror_verdict mirror_match(void *ctx, const char *abs, size_t len, bool is_dir)
@@ -719,7 +754,7 @@ static void guards_settle(struct conn *c, uint64_t seq, bool failed)
 		if (!c->guards)
 			c->guards_tail = NULL;
 		if (failed)
-			sync_path(c, p->abs, p->abs_len, MIRROR_MAPS_REBUILD);
+			sync_path(c, p->abs, p->abs_len, MIRROR_MAPS_REBUILD, false);
 		probe_free(p);
 	}
 }
@@ -904,6 +939,7 @@ static void mirror_tick(struct evloop *loop, struct evloop_timer *t, void *arg)
 	/* Memory bounds the walk: it waits for acks when the queue is full
 	 * (or spilling: a mirror never queues to disk). */
 	if (c->queued_bytes < c->src->a->conf.queue.memory && !c->spilling) {
+		c->link_mode = LINK_MIRROR;
 		rc = mirror_walk_step(c->mw, 4u << 20, 512);
 		mirror_walk_stats(c->mw, &c->mstats);
 		if (rc <= 0) {
@@ -948,6 +984,7 @@ static int conn_task(struct conn *c, enum task_kind kind, char *err, size_t errl
 	mo.emit = mirror_emit;
 	mo.match = mirror_match;
 	mo.map = map_path;
+	mo.link = mirror_link;
 	mo.ctx = c;
 	mo.xattrs = true;
 	mo.block = (uint32_t)c->src->a->conf.capture.block_size;
@@ -1143,7 +1180,7 @@ static void repair(struct conn *c, const struct probe *p, const struct wire_repo
 		 * found the copy itself different: whole. */
 		sync_path(c, p->abs, p->abs_len,
 			  !checksum && c->task == TASK_MIRROR && !(r->what & (WIRE_DIFF_MISSING | WIRE_DIFF_TYPE | WIRE_DIFF_ERROR)) ?
-			  MIRROR_MAPS_DELTA : MIRROR_MAPS_REBUILD);
+			  MIRROR_MAPS_DELTA : MIRROR_MAPS_REBUILD, false);
 		if (r->what & (WIRE_DIFF_MISSING | WIRE_DIFF_TYPE | WIRE_DIFF_LINK))
 			repair_parent(c, p);
 	} else if (r->what & (WIRE_DIFF_DATA | WIRE_DIFF_SIZE)) {
@@ -1162,7 +1199,7 @@ static void repair(struct conn *c, const struct probe *p, const struct wire_repo
 			n++;
 		}
 		if (mirror_send_ranges(c->repair, p->abs, p->rel, p->rel_len, rg, n) == 1)
-			sync_path(c, p->abs, p->abs_len, MIRROR_MAPS_REBUILD);
+			sync_path(c, p->abs, p->abs_len, MIRROR_MAPS_REBUILD, false);
 	} else {
 		queue_attrs(c, p->abs, p->abs_len, false);
 	}
@@ -1500,6 +1537,7 @@ static void conn_free(struct conn *c)
 	free(c->wire_repset);
 	if (c->remove_timer)
 		evloop_timer_cancel(c->src->a->loop, c->remove_timer);
+	lcache_free(&c->lc);
 	xlog_writer_close(c->xw);
 	free(c->jf);
 	while (c->head) {
@@ -1520,12 +1558,305 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
+/* ------------------------------------------------------------ hard links */
+
+/* A hard link made after the mirror must reach the target as a LINK, or the
+ * target ends with two files where the source has one. Events name only the
+ * new name, so the source remembers, per connection, a name the target has
+ * for each multiply-linked inode it sent (bounded, least recently used out)
+ * and, when a name appears whose inode it does not know, searches the set
+ * for another name. A cached name is used only while it still is a name of
+ * that inode on the source; a miss only costs a copy instead of a link. */
+
+#define LCACHE_MAX 8192
+#define LCACHE_BUCKETS 4096
+/* Entries the searches for other names of inodes may look at in one sync
+ * (a directory moved into the set may hold many multiply-linked files). */
+#define LINK_SEARCH_MAX 50000
+
+static size_t lcache_hash(dev_t dev, ino_t ino)
+{
+	uint64_t h = ((uint64_t)dev * 0x9E3779B97F4A7C15ull) ^ (uint64_t)ino;
+
+	h ^= h >> 31;
+	h *= 0xBF58476D1CE4E5B9ull;
+	h ^= h >> 29;
+	return (size_t)(h % LCACHE_BUCKETS);
+}
+
+static struct lcache_ent **lcache_slot(struct lcache *lc, dev_t dev, ino_t ino)
+{
+	struct lcache_ent **pp;
+
+	if (!lc->tab)
+		return NULL;
+	for (pp = &lc->tab[lcache_hash(dev, ino)]; *pp; pp = &(*pp)->hnext)
+		if ((*pp)->dev == dev && (*pp)->ino == ino)
+			return pp;
+	return NULL;
+}
+
+static void lcache_unlist(struct lcache *lc, struct lcache_ent *e)
+{
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		lc->newest = e->older;
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		lc->oldest = e->newer;
+	e->newer = e->older = NULL;
+}
+
+static void lcache_front(struct lcache *lc, struct lcache_ent *e)
+{
+	e->older = lc->newest;
+	e->newer = NULL;
+	if (lc->newest)
+		lc->newest->newer = e;
+	lc->newest = e;
+	if (!lc->oldest)
+		lc->oldest = e;
+}
+
+static void lcache_drop(struct lcache *lc, struct lcache_ent **pp)
+{
+	struct lcache_ent *e = *pp;
+
+	*pp = e->hnext;
+	lcache_unlist(lc, e);
+	free(e);
+	lc->n--;
+}
+
+/* The entry of (dev, ino), made the most recently used; NULL if none. */
+static struct lcache_ent *lcache_get(struct lcache *lc, dev_t dev, ino_t ino)
+{
+	struct lcache_ent **pp = lcache_slot(lc, dev, ino);
+
+	if (!pp)
+		return NULL;
+	lcache_unlist(lc, *pp);
+	lcache_front(lc, *pp);
+	return *pp;
+}
+
+/* Remembers abs as the name of (dev, ino), replacing what was known. */
+static void lcache_put(struct lcache *lc, dev_t dev, ino_t ino, const char *abs,
+		       size_t len)
+{
+	struct lcache_ent **pp = lcache_slot(lc, dev, ino), *e;
+	size_t h;
+
+	if (pp)
+		lcache_drop(lc, pp);
+	if (!lc->tab)
+		lc->tab = util_xcalloc(LCACHE_BUCKETS, sizeof(*lc->tab));
+	if (lc->n >= LCACHE_MAX) {
+		e = lc->oldest;
+		lcache_drop(lc, lcache_slot(lc, e->dev, e->ino));
+	}
+	e = util_xmalloc(sizeof(*e) + len + 1);
+	e->dev = dev;
+	e->ino = ino;
+	e->len = len;
+	memcpy(e->abs, abs, len);
+	e->abs[len] = '\0';
+	h = lcache_hash(dev, ino);
+	e->hnext = lc->tab[h];
+	lc->tab[h] = e;
+	lcache_front(lc, e);
+	lc->n++;
+}
+
+static void lcache_free(struct lcache *lc)
+{
+	size_t i;
+
+	if (!lc->tab)
+		return;
+	for (i = 0; i < LCACHE_BUCKETS; i++)
+		while (lc->tab[i])
+			lcache_drop(lc, &lc->tab[i]);
+	free(lc->tab);
+	memset(lc, 0, sizeof(*lc));
+}
+
+/* Is abs (another name than the one synced) still a replicated name of
+ * the inode? Its mapped path goes to out; its length, or -1. */
+static int link_name_ok(struct conn *c, const char *abs, size_t len,
+			const struct stat *st, char *out, size_t outlen)
+{
+	const struct repset *rs = repset_db_find(c->src->a->repsets, c->repset);
+	struct stat cur;
+
+	if (!rs || lstat(abs, &cur) < 0 || cur.st_dev != st->st_dev ||
+	    cur.st_ino != st->st_ino || !repset_match(rs, abs, len))
+		return -1;
+	return map_path(c, abs, len, out, outlen);
+}
+
+struct link_search {
+	struct conn *c;
+	const struct stat *st;
+	const char *self;      /* the name being synced: not an answer */
+	size_t self_len;
+	unsigned budget;
+	char path[PATH_MAX];
+	size_t len;
+};
+
+/* Looks in the directory ls->path (open as dfd, which is closed) and, when
+ * deep, beneath it for another name of ls->st's inode. 1 with ls->path
+ * holding it, or 0. */
+static int link_search_dir(struct link_search *ls, int dfd, bool deep)
+{
+	size_t base = ls->len;
+	struct dirent *de;
+	DIR *d = fdopendir(dfd);
+	int found = 0;
+
+	if (!d) {
+		close(dfd);
+		return 0;
+	}
+	while (!found && ls->budget && (de = readdir(d))) {
+		size_t nl = strlen(de->d_name);
+		struct stat st;
+		bool dir;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		ls->budget--;
+		if (base + 1 + nl >= sizeof(ls->path))
+			continue;
+		ls->path[base] = '/';
+		memcpy(ls->path + base + 1, de->d_name, nl + 1);
+		ls->len = base + 1 + nl;
+		if (de->d_ino == ls->st->st_ino && de->d_type != DT_DIR &&
+		    (ls->len != ls->self_len ||
+		     memcmp(ls->path, ls->self, ls->len)) &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_dev == ls->st->st_dev && st.st_ino == ls->st->st_ino) {
+			found = 1;
+			break;
+		}
+		dir = de->d_type == DT_DIR;
+		if (de->d_type == DT_UNKNOWN)
+			dir = fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			      S_ISDIR(st.st_mode);
+		if (deep && dir) {
+			int sub = openat(dirfd(d), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			/* Hard links never cross file systems. */
+			if (sub >= 0 && (fstat(sub, &st) < 0 || st.st_dev != ls->st->st_dev)) {
+				close(sub);
+				sub = -1;
+			}
+			if (sub >= 0)
+				found = link_search_dir(ls, sub, true);
+		}
+	}
+	closedir(d);
+	if (!found) {
+		ls->len = base;
+		ls->path[base] = '\0';
+	}
+	return found;
+}
+
+/* Another replicated name of st's inode than abs: its mapped path in out
+ * and its source path remembered; the length, or -1. The directory of abs
+ * first (where `ln a b` puts b), then the set's roots. */
+static int link_search(struct conn *c, const char *abs, size_t len,
+		       const struct stat *st, char *out, size_t outlen)
+{
+	const struct repset *rs = repset_db_find(c->src->a->repsets, c->repset);
+	struct repset_root *roots = NULL;
+	struct link_search *ls;
+	size_t n = 0, i, dl = len;
+	int fd, ret = -1;
+
+	if (!rs || !c->search_left)
+		return -1;
+	ls = util_xcalloc(1, sizeof(*ls));
+	ls->c = c;
+	ls->st = st;
+	ls->self = abs;
+	ls->self_len = len;
+	ls->budget = c->search_left;
+	while (dl > 1 && abs[dl - 1] != '/')
+		dl--;
+	if (dl > 1)
+		dl--;
+	repset_roots(rs, &roots, &n);
+	for (i = 0; i <= n && ret < 0 && ls->budget; i++) {
+		const char *dir = i == 0 ? abs : roots[i - 1].path;
+		size_t l = i == 0 ? dl : strlen(dir);
+
+		if (l >= sizeof(ls->path))
+			continue;
+		memcpy(ls->path, dir, l);
+		ls->path[l] = '\0';
+		ls->len = l == 1 ? 0 : l; /* "/" + name, not "//" + name */
+		fd = open(ls->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* A name found but not replicated (an excluded part of the
+		 * set) ends the search of that root. */
+		if (link_search_dir(ls, fd, i > 0) &&
+		    (ret = link_name_ok(c, ls->path, ls->len, st, out, outlen)) <= 0)
+			ret = -1;
+	}
+	c->search_left = ls->budget;
+	if (ret > 0)
+		lcache_put(&c->lc, st->st_dev, st->st_ino, ls->path, ls->len);
+	repset_roots_free(roots, n);
+	free(ls);
+	return ret;
+}
+
+/* mirror_link_fn for every walk of the connection; c->link_mode says what
+ * kind of walk it is. */
+static int mirror_link(void *ctx, const char *abs, size_t len,
+		       const struct stat *st, const char *mpath, size_t mlen,
+		       char *out, size_t outlen)
+{
+	struct conn *c = ctx;
+	struct lcache_ent *e = lcache_get(&c->lc, st->st_dev, st->st_ino);
+	bool self = e && e->len == len && !memcmp(e->abs, abs, len);
+	int n;
+
+	(void)mpath;
+	(void)mlen;
+	if (e && !self) {
+		n = link_name_ok(c, e->abs, e->len, st, out, outlen);
+		if (n > 0)
+			return n;
+	}
+	switch (c->link_mode) {
+	case LINK_CHANGED:
+		/* Never remember a name here: the ATTRIB of `ln a b` names b
+		 * before b's CREATE comes, and b must then link to a. */
+		return -1;
+	case LINK_APPEARED:
+		n = link_search(c, abs, len, st, out, outlen);
+		if (n > 0)
+			return n;
+		break;
+	case LINK_MIRROR:
+		break;
+	}
+	/* No other name known: this one is, for names still to come. */
+	if (!self)
+		lcache_put(&c->lc, st->st_dev, st->st_ino, abs, len);
+	return -1;
+}
+
 /* ----------------------------------------------------- real-time capture */
 
-/* Queues ops that make the target's copy of one source path equal to the
- * source as it is now. Reading the current state (rather than trusting the
- * event) keeps the copy right even when events were coalesced or arrive
- * late: the target ends where the source is. */
 /* The connection's block maps, opened at first use; NULL (files go whole)
  * if the directory cannot be made, said once. */
 static struct blockmap_store *conn_maps(struct conn *c)
@@ -1569,7 +1900,14 @@ static void conn_maps_remove(struct conn *c)
 	free(dir);
 }
 
-static void sync_path(struct conn *c, const char *abs, size_t len, enum mirror_maps how)
+/* Queues ops that make the target's copy of one source path equal to the
+ * source as it is now. Reading the current state (rather than trusting the
+ * event) keeps the copy right even when events were coalesced or arrive
+ * late: the target ends where the source is. appeared: the name was just
+ * created or moved there (a new hard link shows up this way). shallow: a
+ * directory's own metadata and xattrs, not its tree. */
+static void sync_walk(struct conn *c, const char *abs, size_t len,
+		      enum mirror_maps how, bool appeared, bool shallow)
 {
 	char rel[DITTO_PATH_MAX + 1];
 	struct mirror_opts mo;
@@ -1581,21 +1919,35 @@ static void sync_path(struct conn *c, const char *abs, size_t len, enum mirror_m
 
 	if (map_path(c, abs, len, rel, sizeof(rel)) <= 0)
 		return;
+	/* A directory's own metadata, for an event read late: if the name is
+	 * something else by now, the events of that change follow and send
+	 * it; sending it now would put the target ahead of the ops still
+	 * queued for the directory's children. */
+	if (shallow) {
+		struct stat now;
+
+		if (lstat(abs, &now) < 0 || !S_ISDIR(now.st_mode))
+			return;
+	}
 	/* The walker already knows how to copy any kind of entry faithfully,
 	 * a whole directory included; reuse it for one path. */
 	memset(&mo, 0, sizeof(mo));
 	mo.emit = mirror_emit;
 	mo.match = mirror_match;
 	mo.map = map_path;
+	mo.link = mirror_link;
 	mo.ctx = c;
 	mo.xattrs = true;
 	mo.maps = conn_maps(c);
 	mo.maps_mode = how;
+	mo.shallow = shallow;
 	roots[0] = abs;
 	w = mirror_walk_new(roots, 1, &mo, err, sizeof(err));
 	if (!w)
 		return; /* gone already: its DELETE event follows */
 	c->sync_walk = w;
+	c->link_mode = appeared ? LINK_APPEARED : LINK_CHANGED;
+	c->search_left = LINK_SEARCH_MAX;
 	do
 		rc = mirror_walk_step(w, UINT64_MAX, UINT32_MAX);
 	while (rc > 0);
@@ -1606,6 +1958,12 @@ static void sync_path(struct conn *c, const char *abs, size_t len, enum mirror_m
 	mirror_walk_free(w);
 }
 
+static void sync_path(struct conn *c, const char *abs, size_t len,
+		      enum mirror_maps how, bool appeared)
+{
+	sync_walk(c, abs, len, how, appeared, false);
+}
+
 /* An entry's own metadata changed (or differs on the target): one SETATTR,
  * not a copy of its data or tree. dirs_only: ignore anything else. */
 static void queue_attrs(struct conn *c, const char *abs, size_t len, bool dirs_only)
@@ -1614,8 +1972,17 @@ static void queue_attrs(struct conn *c, const char *abs, size_t len, bool dirs_o
 	struct ditto_op op;
 	struct stat st;
 	int n = map_path(c, abs, len, rel, sizeof(rel));
+	char *dir;
+	int rc;
 
-	if (n <= 0 || lstat(abs, &st) < 0 || (dirs_only && !S_ISDIR(st.st_mode)))
+	if (n <= 0)
+		return;
+	/* abs may be a prefix of a longer path (sync_parent): stat exactly
+	 * the entry, not the child the string goes on to name. */
+	dir = util_xstrndup(abs, len);
+	rc = lstat(dir, &st);
+	free(dir);
+	if (rc < 0 || (dirs_only && !S_ISDIR(st.st_mode)))
 		return;
 	op_init(&op, DITTO_OP_SETATTR);
 	op.attr_mask = DITTO_ATTR_MODE | DITTO_ATTR_UID | DITTO_ATTR_GID |
@@ -1694,17 +2061,21 @@ static void on_capture_event(void *ctx, const struct ditto_capture_event *ev)
 			/* Handled by on_capture_event_and_parents: batched. */
 			break;
 		case DITTO_CAPTURE_ATTRIB:
-			if (in1 && dir) {
-				queue_dir_attrs(c, ev->path, ev->path_len);
-				break;
-			}
+			/* A directory's own attributes and xattrs. */
+			if (in1 && dir)
+				sync_walk(c, ev->path, ev->path_len, MIRROR_MAPS_DELTA, false, true);
 			/* A file's attributes come with its copy. */
-			__attribute__((fallthrough));
-		case DITTO_CAPTURE_CREATE:
+			else if (in1)
+				sync_path(c, ev->path, ev->path_len, MIRROR_MAPS_DELTA, false);
+			break;
 		case DITTO_CAPTURE_CLOSE_WRITE:
+			if (in1)
+				sync_path(c, ev->path, ev->path_len, MIRROR_MAPS_DELTA, false);
+			break;
+		case DITTO_CAPTURE_CREATE:
 		case DITTO_CAPTURE_MOVED_TO:
 			if (in1)
-				sync_path(c, ev->path, ev->path_len, MIRROR_MAPS_DELTA);
+				sync_path(c, ev->path, ev->path_len, MIRROR_MAPS_DELTA, true);
 			break;
 		case DITTO_CAPTURE_DELETE:
 		case DITTO_CAPTURE_MOVED_FROM:
@@ -1715,11 +2086,11 @@ static void on_capture_event(void *ctx, const struct ditto_capture_event *ev)
 			in2 = repset_match(rs, ev->path2, ev->path2_len);
 			if (in1 && in2 && queue_rename(c, ev->path, ev->path_len,
 						       ev->path2, ev->path2_len))
-				sync_path(c, ev->path2, ev->path2_len, MIRROR_MAPS_DELTA);
+				sync_path(c, ev->path2, ev->path2_len, MIRROR_MAPS_DELTA, true);
 			else if (in1)
 				queue_remove(c, ev->path, ev->path_len, dir);
 			else if (in2)
-				sync_path(c, ev->path2, ev->path2_len, MIRROR_MAPS_DELTA);
+				sync_path(c, ev->path2, ev->path2_len, MIRROR_MAPS_DELTA, true);
 			break;
 		case DITTO_CAPTURE_OVERFLOW:
 		case DITTO_CAPTURE_ROOT_GONE:

@@ -131,31 +131,40 @@ dtcl_at() {
 
 agent_log() { cat "$(agent_dir "$1")"/log/dtlog*.dtl 2>/dev/null; }
 
-# tree_digest DIR [live]: one line per entry with what a copy must preserve
-# (path, type, mode, owner, size, link target, content digest, times, link
-# count). "live" leaves out directory mtimes and link counts, which real-time
-# replication does not carry yet.
+# tree_digest DIR: one line per entry with what a copy must preserve (path,
+# type, mode, owner, size, link target, content digest, mtime — of
+# directories too —, link count, hard-link group: the first name in path
+# order of a multiply-linked inode, and a digest of the xattrs, ACLs
+# included, of files and directories).
 tree_digest() {
-	(cd "$1" && find . -mindepth 1 -printf '%P|%y|%m|%U|%G|%s|%l|%T@|%n\n' | sort |
-	while IFS='|' read -r p y m u g s l t n; do
+	(cd "$1" && find . -mindepth 1 -printf '%i|%P|%y|%m|%U|%G|%s|%l|%T@|%n\n' | LC_ALL=C sort -t'|' -k2 |
+	while IFS='|' read -r i p y m u g s l t n; do
 		c=-; [ "$y" = f ] && c=$(sha1sum <"$p" | cut -c1-12)
+		x=-
+		case $y in f|d)
+			x=$(getfattr -h -d -m - -e hex -- "$p" 2>/dev/null | grep -v '^#' | sha1sum | cut -c1-8) ;;
+		esac
 		[ "$y" = d ] && s=-
-		if [ "${2:-}" = live ]; then
-			n=-; [ "$y" = d ] && t=-
-		fi
-		printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$p" "$y" "$m" "$u" "$g" "$s" "$l" "$c" "$t" "$n"
-	done)
+		printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$i" "$p" "$y" "$m" "$u" "$g" "$s" "$l" "$c" "$t" "$n" "$x"
+	done | LC_ALL=C awk -F'|' -v OFS='|' '{
+		grp = "-"
+		if ($3 != "d" && $11 > 1) {
+			if (!($1 in first)) first[$1] = $2
+			grp = first[$1]
+		}
+		$1 = ""; print substr($0, 2) "|" grp
+	}')
 }
 
 # wait_same AGENT CON SRC DST MSG: waits (bounded) until the connection's
-# queue is drained and DST equals SRC as tree_digest live sees it.
+# queue is drained and DST equals SRC as tree_digest sees it.
 wait_same() {
 	local agent=$1 con=$2 src=$3 dst=$4 msg=$5
 	for _ in $(seq 150); do
 		dtcl_at "$agent" -c "WAITONQUEUE $con 60" >/dev/null 2>&1 &&
-			diff <(tree_digest "$src" live) <(tree_digest "$dst" live) >/dev/null && return 0
+			diff <(tree_digest "$src") <(tree_digest "$dst") >/dev/null && return 0
 		sleep 0.2
 	done
-	diff <(tree_digest "$src" live) <(tree_digest "$dst" live) | head -40
+	diff <(tree_digest "$src") <(tree_digest "$dst") | head -40
 	fail "$msg"
 }
