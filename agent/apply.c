@@ -722,7 +722,11 @@ static int do_entry(struct ctx *c, struct apply_root *r)
 		goto done;
 	}
 	rc = lstat_at(dfd, name, &st);
-	if (rc == 0 && !entry_matches(op, dfd, name, &st)) {
+	/* CREATE_NEW: a file shared with other names must not be written
+	 * through; one with a single name is as good as a new one. */
+	if (rc == 0 && (!entry_matches(op, dfd, name, &st) ||
+			(op->kind == DITTO_OP_CREATE &&
+			 (op->flags & DITTO_CREATE_NEW) && st.st_nlink > 1))) {
 		rc = remove_entry(dfd, name, &st);
 		if (rc < 0) {
 			fail(c, rc, "remove what is in the way");
@@ -898,8 +902,18 @@ static int do_rename(struct ctx *c, struct apply_root *r)
 		rc = fail(c, ndfd, "destination parent");
 		goto done;
 	}
-	if (renameat2(odfd, oname, ndfd, nname, flags) == 0)
+	if (renameat2(odfd, oname, ndfd, nname, flags) == 0) {
+		/* rename(2) of two names of one inode does nothing; the
+		 * source renamed distinct files, so its old name is gone. */
+		if (!(flags & RENAME_EXCHANGE) && !S_ISDIR(ost.st_mode) &&
+		    lstat_at(ndfd, nname, &nst) == 0 &&
+		    nst.st_dev == ost.st_dev && nst.st_ino == ost.st_ino &&
+		    lstat_at(odfd, oname, &nst) == 0 &&
+		    nst.st_dev == ost.st_dev && nst.st_ino == ost.st_ino &&
+		    unlinkat(odfd, oname, 0) < 0 && errno != ENOENT)
+			rc = fail(c, -errno, "unlink the old name of a hard link");
 		goto done;
+	}
 	rc = -errno;
 	if ((flags & RENAME_EXCHANGE) ||
 	    (rc != -EEXIST && rc != -ENOTEMPTY && rc != -EISDIR &&

@@ -20,6 +20,8 @@
  *       fails (symlink -ELOOP, directory -EISDIR, other -EINVAL).
  *   CREATE   a regular file is kept with its data; anything else at the name is
  *       removed (a directory with its whole tree) and an empty file created.
+ *       With DITTO_CREATE_NEW a regular file that has other names too is
+ *       replaced as well (a new inode); one with a single name is kept.
  *   MKDIR    a directory is kept; anything else is removed and replaced.
  *   MKNOD    same type (and rdev for devices) is kept; anything else replaced.
  *   SYMLINK  a symlink with the same target is kept; anything else replaced.
@@ -37,7 +39,8 @@
  *       moved it on). Something in the way at the destination that rename(2)
  *       cannot replace (other type, non-empty directory, or anything under
  *       DITTO_RENAME_NOREPLACE, which the source already checked) is removed
- *       first. DITTO_RENAME_EXCHANGE swaps and is by nature NOT idempotent: the
+ *       first. Source and destination already hard links of one file (where
+ *       rename(2) does nothing): the source name is unlinked. DITTO_RENAME_EXCHANGE swaps and is by nature NOT idempotent: the
  *       caller must never re-apply an op it already applied.
  *   SETATTR  uid/gid (fchownat), mode (not on symlinks: skipped with a note),
  *       atime/mtime (utimensat, ns); all without following the final symlink.

@@ -13,7 +13,8 @@
  *
  * Fields per kind (anything else is not encoded and decodes as zero/NULL):
  *   WRITE, BLOCK_WRITE  path off data        TRUNCATE      path off
- *   FALLOCATE     path off len flags         CREATE, MKDIR path mode uid gid
+ *   FALLOCATE     path off len flags         CREATE  flags path mode uid gid
+ *   MKDIR         path mode uid gid
  *   MKNOD         path mode rdev uid gid     SYMLINK       path path2 uid gid
  *   LINK          path path2                 UNLINK        path
  *   RMDIR         path flags                 RENAME        path path2 flags

@@ -23,7 +23,7 @@ enum ditto_op_kind {
 	DITTO_OP_WRITE = 1,       /* path, off, data */
 	DITTO_OP_TRUNCATE = 2,    /* path, size (in off) */
 	DITTO_OP_FALLOCATE = 3,   /* path, off, len, flags (DITTO_FALLOC_*) */
-	DITTO_OP_CREATE = 4,      /* path, mode, uid, gid: empty regular file */
+	DITTO_OP_CREATE = 4,      /* path, mode, uid, gid, flags: empty regular file */
 	DITTO_OP_MKDIR = 5,       /* path, mode, uid, gid */
 	DITTO_OP_MKNOD = 6,       /* path, mode (with S_IFIFO/S_IFCHR/S_IFBLK/S_IFSOCK), rdev, uid, gid */
 	DITTO_OP_SYMLINK = 7,     /* path, target in path2, uid, gid */
@@ -83,6 +83,11 @@ enum ditto_op_kind {
 #define DITTO_ORPHANS_MOVE 0x2
 #define DITTO_ORPHANS_LOG 0x4    /* name each orphan in the target's log */
 
+/* CREATE: the name gets an inode of its own. A regular file at the name
+ * that has other names too is replaced by a new one (its inode may be
+ * shared with names the source no longer links to it); one with a single
+ * name is kept with its data, as without the flag, so a delta can follow. */
+#define DITTO_CREATE_NEW 0x1
 #define DITTO_FALLOC_KEEP_SIZE 0x1
 #define DITTO_FALLOC_PUNCH_HOLE 0x2
 #define DITTO_RMDIR_RECURSIVE 0x1

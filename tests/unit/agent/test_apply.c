@@ -857,6 +857,56 @@ Test(apply, xattrs_all_except)
 	cr_assert_eq(ap(rx_all_except("f", "\0", 1)), -EINVAL);
 }
 
+Test(apply, rename_onto_a_hard_link_of_itself)
+{
+	struct stat st;
+
+	OK(w("a", 0, "x"));
+	OK(ln("b", "a"));
+	/* rename(2) would leave both names; the source had distinct files,
+	 * so only the new name remains. */
+	OK(rn("a", "b", 0));
+	cr_assert_eq(lst("a", &st), -1, "old name kept");
+	cr_assert_eq(lst("b", &st), 0);
+	cr_assert_eq(st.st_nlink, 1);
+	assert_content("b", "x", 1);
+	OK(rn("a", "b", 0));
+	cr_assert_eq(lst("b", &st), 0);
+}
+
+Test(apply, create_new_replaces_a_linked_file)
+{
+	struct stat st, st2;
+	struct ditto_op op = cr("f", 0644);
+
+	OK(w("f", 0, "old"));
+	OK(ln("g", "f"));
+	cr_assert_eq(lst("f", &st), 0);
+	OK(cr("f", 0644)); /* without the flag the file is kept */
+	cr_assert_eq(lst("f", &st2), 0);
+	cr_assert_eq(st2.st_ino, st.st_ino);
+	op.flags = DITTO_CREATE_NEW;
+	OK(op);
+	cr_assert_eq(lst("f", &st2), 0);
+	cr_assert_neq(st2.st_ino, st.st_ino, "not a new inode");
+	cr_assert_eq(st2.st_size, 0);
+	cr_assert_eq(st2.st_nlink, 1);
+	assert_content("g", "old", 3);
+	/* Now f has one name: kept with its data, so a delta can follow. */
+	OK(w("f", 0, "new"));
+	cr_assert_eq(lst("f", &st), 0);
+	OK(op);
+	cr_assert_eq(lst("f", &st2), 0);
+	cr_assert_eq(st2.st_ino, st.st_ino, "a file with one name replaced");
+	assert_content("f", "new", 3);
+	OK(md("d", 0755));
+	op = cr("d", 0600);
+	op.flags = DITTO_CREATE_NEW;
+	OK(op);
+	cr_assert_eq(lst("d", &st2), 0);
+	cr_assert(S_ISREG(st2.st_mode));
+}
+
 Test(apply, fallocate_modes)
 {
 	struct stat st;

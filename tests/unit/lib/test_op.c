@@ -84,6 +84,8 @@ static void sample_op(struct ditto_op *op, uint16_t kind, uint64_t seq)
 		op->mode = 0755;
 		op->uid = 1000;
 		op->gid = 0xfffffffe;
+		if (kind == DITTO_OP_CREATE)
+			op->flags = DITTO_CREATE_NEW;
 		break;
 	case DITTO_OP_MKNOD:
 		op_set_path(op, "dev/null", 8);
@@ -560,6 +562,21 @@ Test(op, removexattr_all_except)
 	op_free(&op);
 	cr_expect(op_xattr_list_valid(NULL, 0));
 	cr_expect_not(op_xattr_list_valid(NULL, 1));
+}
+
+Test(op, create_new_flag)
+{
+	struct ditto_op op;
+
+	op_init(&op, DITTO_OP_CREATE);
+	op_set_path(&op, "f", 1);
+	op.flags = DITTO_CREATE_NEW;
+	round_trip(&op);
+	op.flags = 0;
+	round_trip(&op);
+	op.flags = 0x2;
+	expect_encode_refused(&op);
+	op_free(&op);
 }
 
 Test(op, largest_xattr_name)
