@@ -310,33 +310,21 @@ static int link_try(struct mirror_walk *w, const struct stat *st)
 	return 1;
 }
 
-/* A name the target already has for this inode, outside this walk
- * (opts.link): LINK to it, and 2 so the caller goes on with the entry's
- * usual ops. 0 if none, -1 if emit aborted. */
-static int link_known(struct mirror_walk *w, const struct stat *st)
+/* An entry with more names was sent in full: tell opts.linked, which may
+ * queue more ops (LINKs of its other names) to follow it. */
+static int linked_done(struct mirror_walk *w, const struct stat *st,
+		       const char *mpath, uint32_t mlen)
 {
-	char known[DITTO_PATH_MAX + 1];
-	struct ditto_op op;
-	int n;
-
 	/* A verification changes nothing on the target. */
-	if (!w->o.link || w->o.count_only || w->o.probe == MIRROR_PROBE_ALL)
+	if (!w->o.linked || w->o.count_only || st->st_nlink < 2 ||
+	    w->o.probe == MIRROR_PROBE_ALL)
 		return 0;
-	n = w->o.link(w->o.ctx, w->abs, w->abs_len, st, w->mpath,
-		      w->mpath_len, known, sizeof(known));
-	if (n <= 0 || n > DITTO_PATH_MAX || ((uint32_t)n == w->mpath_len &&
-	    !memcmp(known, w->mpath, (size_t)n)))
-		return 0;
-	known[n] = '\0';
-	if (!op_path_valid(known, (size_t)n))
-		return 0;
-	op_with_path(&op, DITTO_OP_LINK, w->mpath, w->mpath_len);
-	op.path2 = known;
-	op.path2_len = (uint32_t)n;
-	if (emit(w, &op) < 0)
+	if (w->o.linked(w->o.ctx, w->abs, w->abs_len, st, mpath, mlen) != 0) {
+		snprintf(w->err, sizeof(w->err),
+			 "mirror aborted by the consumer after a hard link");
 		return -1;
-	w->st.hardlinks++;
-	return 2;
+	}
+	return 0;
 }
 
 /* --- xattrs ------------------------------------------------------------- */
@@ -808,13 +796,22 @@ static void file_close(struct mirror_walk *w)
 	w->f.fd = -1;
 }
 
-/* CREATE of the file being sent (an existing copy keeps its data). */
+/* A root regular file whose name just appeared (opts.fresh_root). */
+static bool fresh_file(const struct mirror_walk *w)
+{
+	return w->o.fresh_root && w->depth == 0;
+}
+
+/* CREATE of the file being sent (an existing copy keeps its data, unless
+ * fresh_file and shared with other names there: DITTO_CREATE_NEW). */
 static int emit_create(struct mirror_walk *w)
 {
 	struct file_state *f = &w->f;
 	struct ditto_op op;
 
 	op_with_path(&op, DITTO_OP_CREATE, f->path, f->path_len);
+	if (fresh_file(w))
+		op.flags = DITTO_CREATE_NEW;
 	op.mode = f->st.st_mode & 07777;
 	op.uid = f->st.st_uid;
 	op.gid = f->st.st_gid;
@@ -833,7 +830,11 @@ static int send_by_map(struct mirror_walk *w)
 	struct blockmap_result res;
 	int rc = -1;
 
-	if (w->o.maps_mode == MIRROR_MAPS_REBUILD &&
+	/* A new name of a multiply-linked file gets a new inode on the
+	 * target (CREATE_NEW), which no delta can be for: whole, with a new
+	 * map, and then the other names are linked to it. */
+	if ((w->o.maps_mode == MIRROR_MAPS_REBUILD ||
+	     (fresh_file(w) && f->st.st_nlink > 1)) &&
 	    blockmap_forget(w->o.maps, f->st.st_dev, f->st.st_ino) < 0) {
 		/* A stale map left in place could be used: send nothing. */
 		skip_err(w, errno, "drop the block map of");
@@ -855,7 +856,8 @@ static int send_by_map(struct mirror_walk *w)
 	/* The times of the fstat the map was made with: the guard of the
 	 * next delta expects them on the target. */
 	if (emit_setattr(w, f->path, f->path_len, &f->st, ATTR_ALL) < 0 ||
-	    send_xattrs(w, f->fd, f->path, f->path_len) < 0)
+	    send_xattrs(w, f->fd, f->path, f->path_len) < 0 ||
+	    linked_done(w, &f->st, f->path, f->path_len) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -955,6 +957,8 @@ static int file_finish(struct mirror_walk *w)
 	if (emit_setattr(w, f->path, f->path_len, &st, ATTR_ALL) < 0)
 		goto out;
 	if (send_xattrs(w, f->fd, f->path, f->path_len) < 0)
+		goto out;
+	if (linked_done(w, &st, f->path, f->path_len) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -1165,12 +1169,8 @@ static int process_entry(struct mirror_walk *w, int dirfd, const char *name,
 		return 0;
 	if (st.st_nlink > 1) {
 		r = link_try(w, &st);
-		if (r == 0)
-			r = link_known(w, &st);
-		if (r < 0)
-			return -1;
-		if (r > 0 && r != 2)
-			return 0;
+		if (r != 0)
+			return r < 0 ? -1 : 0;
 	}
 	if (S_ISREG(st.st_mode))
 		return start_file(w, dirfd, name);
@@ -1197,8 +1197,10 @@ static int process_entry(struct mirror_walk *w, int dirfd, const char *name,
 		skip_err(w, EINVAL, "unknown file type");
 		return 0;
 	}
-	if (r == 0 && st.st_nlink > 1)
+	if (r == 0 && st.st_nlink > 1) {
 		link_insert(w, &st, w->mpath, w->mpath_len);
+		r = linked_done(w, &st, w->mpath, w->mpath_len);
+	}
 	return r;
 }
 

@@ -13,7 +13,8 @@
  *               creating the children cannot disturb the mtime — then its
  *               xattrs (sent last so a default ACL cannot leak into the
  *               children the target creates; see "xattrs" below).
- *   regular     CREATE(mode, uid, gid), TRUNCATE(0) (cuts a stale target
+ *   regular     CREATE(mode, uid, gid; flags DITTO_CREATE_NEW for a root
+ *               with opts.fresh_root), TRUNCATE(0) (cuts a stale target
  *               file), WRITE chunks (<= opts.chunk bytes) of the data extents
  *               only (SEEK_DATA/SEEK_HOLE), TRUNCATE(size) when the data does
  *               not reach the end (trailing hole, empty file: holes stay
@@ -27,11 +28,9 @@
  *               SETXATTR(name, data = value) per xattr.
  *   hard link   a non-directory with st_nlink > 1 already sent under another
  *               name in this walk: LINK(path = this name, path2 = the first
- *               name) only. One the walk has not seen but opts.link names
- *               (a name the target already has, from an earlier walk):
- *               LINK(path = this name, path2 = that name), then the entry's
- *               usual ops, which keep the linked inode and bring its data
- *               and attributes up to date.
+ *               name) only. The first name is sent in full, and then
+ *               opts.linked is told (it may queue LINKs of names outside the
+ *               walk, which then follow the entry's ops).
  *   symlink     SYMLINK(path2 = the target's exact bytes, uid, gid),
  *               SETATTR(uid, gid, atime, mtime) — no mode.
  *   fifo, char/block device, socket
@@ -39,9 +38,10 @@
  *               SETATTR(mode, uid, gid, atime, mtime).
  * A root or directory whose mapped path is empty (it is the target root) gets
  * no ops of its own; its children do. With opts.shallow a root directory gets
- * its own ops (MKDIR, SETATTR, xattrs) and its children are not looked at. Xattrs (opts.xattrs) are read from
- * regular files and directories only, and include system.posix_acl_* so ACLs
- * ride along. MIRROR_BEGIN/END are the caller's business.
+ * its own ops (MKDIR, SETATTR, xattrs) and its children are not looked at.
+ * Xattrs (opts.xattrs) are read from regular files and directories only, and
+ * include system.posix_acl_* so ACLs ride along. MIRROR_BEGIN/END are the
+ * caller's business.
  *
  * Selection: opts.match is asked about every entry (roots too). A directory
  * answered MIRROR_DESCEND gets no ops itself but is looked into (the target
@@ -132,27 +132,32 @@ enum mirror_maps {
 				file goes whole and gets a new map */
 };
 
-/* Asked about each non-directory with st_nlink > 1 that the walk has not
- * sent under another name itself (abs/len its source path, mpath/mlen its
- * mapped path, st its lstat): writes the mapped path of another name of the
- * same inode that the target already has into out (outlen >= DITTO_PATH_MAX
- * + 1) and returns its length, or returns -1 when there is none. The callee
- * may remember this name for later walks. */
-typedef int (*mirror_link_fn)(void *ctx, const char *abs_path, size_t len,
-			      const struct stat *st, const char *mpath,
-			      size_t mlen, char *out, size_t outlen);
+/* Called once the ops of a non-directory with st_nlink > 1 were emitted in
+ * full (its first name in this walk; later names are LINKs to it): abs/len
+ * its source path, st its stat, mpath/mlen its mapped path. A walk of one
+ * path (real-time sync) uses it to link the inode's other names, which the
+ * walk does not see, to this one; whatever the callee emits itself follows
+ * the entry's ops. 0, or -1 to abort the walk. */
+typedef int (*mirror_linked_fn)(void *ctx, const char *abs_path, size_t len,
+				const struct stat *st, const char *mpath,
+				size_t mlen);
 
 struct mirror_opts {
 	mirror_emit_fn emit;       /* required unless count_only */
 	mirror_match_fn match;     /* NULL: everything */
 	mirror_map_fn map;         /* NULL: absolute path less its '/' */
 	mirror_warn_fn warn;       /* NULL: errors only counted */
-	mirror_link_fn link;       /* NULL: only links within the walk */
+	mirror_linked_fn linked;   /* NULL: only links within the walk */
 	void *ctx;                 /* passed to all callbacks */
 	size_t chunk;              /* data per WRITE; 0: 1 MiB; max DITTO_OP_DATA_MAX */
 	unsigned max_open_dirs;    /* directory streams kept open; 0: default; min 2 */
 	bool xattrs;               /* send REMOVEXATTR/SETXATTR ops */
 	bool shallow;              /* a root directory without its children */
+	bool fresh_root;           /* a root regular file: CREATE with
+				      DITTO_CREATE_NEW (a new inode if the
+				      target's is shared); with maps, one
+				      with other names goes whole, as
+				      MIRROR_MAPS_REBUILD */
 	bool count_only;           /* emit nothing, only count (a CALCULATE run
 				      driven step by step); data is not read */
 	enum mirror_probe probe;

@@ -67,14 +67,13 @@ struct probe {
 	char *rel, *abs, *first; /* first: the group's first name (link) */
 };
 
-/* A name known to the target for a multiply-linked inode. */
+/* The names of a multiply-linked inode the source has sent. */
 struct lcache_ent {
 	struct lcache_ent *hnext;        /* hash chain */
 	struct lcache_ent *newer, *older; /* LRU list */
 	dev_t dev;
 	ino_t ino;
-	size_t len;
-	char abs[];                      /* source path */
+	struct util_buf names;           /* source paths, each NUL-terminated */
 };
 
 struct lcache {
@@ -83,11 +82,11 @@ struct lcache {
 	size_t n;
 };
 
-/* How a walk uses the link cache (see link_known). */
+/* How a walk uses the link cache (see conn_linked). */
 enum link_mode {
-	LINK_MIRROR,    /* a full mirror: remember first names, no search */
-	LINK_CHANGED,   /* a name changed (data, attributes): use hits only */
-	LINK_APPEARED,  /* a name appeared (create, link, rename): search */
+	LINK_MIRROR,    /* a full mirror: remember names only */
+	LINK_CHANGED,   /* a name changed (data, attributes): link known names */
+	LINK_APPEARED,  /* a name appeared (create, link, rename): search too */
 };
 
 struct conn {
@@ -667,10 +666,10 @@ static void conn_acked(struct conn *c, uint64_t seq)
 	spill_refill(c);
 }
 
-static int mirror_link(void *ctx, const char *abs, size_t len,
-		       const struct stat *st, const char *mpath, size_t mlen,
-		       char *out, size_t outlen);
+static int conn_linked(void *ctx, const char *abs, size_t len,
+		       const struct stat *st, const char *mpath, size_t mlen);
 static void lcache_free(struct lcache *lc);
+static void queue_dir_attrs(struct conn *c, const char *abs, size_t len);
 
 /* ----------------------------------------------------------------- mirror */
 
@@ -984,7 +983,7 @@ static int conn_task(struct conn *c, enum task_kind kind, char *err, size_t errl
 	mo.emit = mirror_emit;
 	mo.match = mirror_match;
 	mo.map = map_path;
-	mo.link = mirror_link;
+	mo.linked = conn_linked;
 	mo.ctx = c;
 	mo.xattrs = true;
 	mo.block = (uint32_t)c->src->a->conf.capture.block_size;
@@ -1562,14 +1561,21 @@ static void conn_free(struct conn *c)
 
 /* A hard link made after the mirror must reach the target as a LINK, or the
  * target ends with two files where the source has one. Events name only the
- * new name, so the source remembers, per connection, a name the target has
- * for each multiply-linked inode it sent (bounded, least recently used out)
- * and, when a name appears whose inode it does not know, searches the set
- * for another name. A cached name is used only while it still is a name of
- * that inode on the source; a miss only costs a copy instead of a link. */
+ * new name, so the source remembers, per connection, the names it sent of
+ * each multiply-linked inode (bounded: least recently used inodes go) and,
+ * when a name appears whose inode has names it does not know, searches the
+ * set for them. Every time a name of such an inode is copied, its other
+ * names that still are names of it on the source are linked to it:
+ * LINK(other, this). The copy goes into a fresh state of the inode and the
+ * links follow, never the reverse — a link to another name first would
+ * write through whatever that name is on the target, which may still be
+ * an inode the source left (its event not read yet) and other names share.
+ * A name leaving the inode always has an event of its own that fixes it. A
+ * cache miss only costs a copy instead of a link. */
 
 #define LCACHE_MAX 8192
 #define LCACHE_BUCKETS 4096
+#define LCACHE_NAMES_MAX 32 /* names kept per inode */
 /* Entries the searches for other names of inodes may look at in one sync
  * (a directory moved into the set may hold many multiply-linked files). */
 #define LINK_SEARCH_MAX 50000
@@ -1626,48 +1632,37 @@ static void lcache_drop(struct lcache *lc, struct lcache_ent **pp)
 
 	*pp = e->hnext;
 	lcache_unlist(lc, e);
+	util_buf_free(&e->names);
 	free(e);
 	lc->n--;
 }
 
-/* The entry of (dev, ino), made the most recently used; NULL if none. */
+/* The entry of (dev, ino), made the most recently used; created (empty)
+ * if missing. */
 static struct lcache_ent *lcache_get(struct lcache *lc, dev_t dev, ino_t ino)
-{
-	struct lcache_ent **pp = lcache_slot(lc, dev, ino);
-
-	if (!pp)
-		return NULL;
-	lcache_unlist(lc, *pp);
-	lcache_front(lc, *pp);
-	return *pp;
-}
-
-/* Remembers abs as the name of (dev, ino), replacing what was known. */
-static void lcache_put(struct lcache *lc, dev_t dev, ino_t ino, const char *abs,
-		       size_t len)
 {
 	struct lcache_ent **pp = lcache_slot(lc, dev, ino), *e;
 	size_t h;
 
-	if (pp)
-		lcache_drop(lc, pp);
+	if (pp) {
+		lcache_unlist(lc, *pp);
+		lcache_front(lc, *pp);
+		return *pp;
+	}
 	if (!lc->tab)
 		lc->tab = util_xcalloc(LCACHE_BUCKETS, sizeof(*lc->tab));
-	if (lc->n >= LCACHE_MAX) {
-		e = lc->oldest;
-		lcache_drop(lc, lcache_slot(lc, e->dev, e->ino));
-	}
-	e = util_xmalloc(sizeof(*e) + len + 1);
+	if (lc->n >= LCACHE_MAX)
+		lcache_drop(lc, lcache_slot(lc, lc->oldest->dev, lc->oldest->ino));
+	e = util_xcalloc(1, sizeof(*e));
 	e->dev = dev;
 	e->ino = ino;
-	e->len = len;
-	memcpy(e->abs, abs, len);
-	e->abs[len] = '\0';
+	util_buf_init(&e->names);
 	h = lcache_hash(dev, ino);
 	e->hnext = lc->tab[h];
 	lc->tab[h] = e;
 	lcache_front(lc, e);
 	lc->n++;
+	return e;
 }
 
 static void lcache_free(struct lcache *lc)
@@ -1683,8 +1678,41 @@ static void lcache_free(struct lcache *lc)
 	memset(lc, 0, sizeof(*lc));
 }
 
-/* Is abs (another name than the one synced) still a replicated name of
- * the inode? Its mapped path goes to out; its length, or -1. */
+/* Length of the directory part of an absolute path ("/" for the root). */
+static size_t dir_len(const char *p, size_t len)
+{
+	while (len > 1 && p[len - 1] != '/')
+		len--;
+	return len > 1 ? len - 1 : len;
+}
+
+/* A list of source paths, each NUL-terminated, at most LCACHE_NAMES_MAX. */
+struct names {
+	struct util_buf b;
+	unsigned n;
+};
+
+static bool names_has(const struct names *l, const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < l->b.len; i += strlen(l->b.data + i) + 1)
+		if (strlen(l->b.data + i) == len && !memcmp(l->b.data + i, p, len))
+			return true;
+	return false;
+}
+
+static void names_add(struct names *l, const char *p, size_t len)
+{
+	if (l->n >= LCACHE_NAMES_MAX || names_has(l, p, len))
+		return;
+	util_buf_append(&l->b, p, len);
+	util_buf_append(&l->b, "", 1);
+	l->n++;
+}
+
+/* Is abs still a replicated name of st's inode? Its mapped path goes to
+ * out; its length, or -1. */
 static int link_name_ok(struct conn *c, const char *abs, size_t len,
 			const struct stat *st, char *out, size_t outlen)
 {
@@ -1698,30 +1726,27 @@ static int link_name_ok(struct conn *c, const char *abs, size_t len,
 }
 
 struct link_search {
-	struct conn *c;
 	const struct stat *st;
-	const char *self;      /* the name being synced: not an answer */
-	size_t self_len;
+	struct names *found;   /* other names, the synced one included */
 	unsigned budget;
 	char path[PATH_MAX];
 	size_t len;
 };
 
-/* Looks in the directory ls->path (open as dfd, which is closed) and, when
- * deep, beneath it for another name of ls->st's inode. 1 with ls->path
- * holding it, or 0. */
-static int link_search_dir(struct link_search *ls, int dfd, bool deep)
+/* Adds the other names of ls->st's inode in the directory ls->path (open
+ * as dfd, which is closed) and, when deep, beneath it to ls->found, until
+ * it holds all of them (st_nlink) or the budget is spent. */
+static void link_search_dir(struct link_search *ls, int dfd, bool deep)
 {
 	size_t base = ls->len;
 	struct dirent *de;
 	DIR *d = fdopendir(dfd);
-	int found = 0;
 
 	if (!d) {
 		close(dfd);
-		return 0;
+		return;
 	}
-	while (!found && ls->budget && (de = readdir(d))) {
+	while (ls->budget && ls->found->n < ls->st->st_nlink && (de = readdir(d))) {
 		size_t nl = strlen(de->d_name);
 		struct stat st;
 		bool dir;
@@ -1734,13 +1759,11 @@ static int link_search_dir(struct link_search *ls, int dfd, bool deep)
 		ls->path[base] = '/';
 		memcpy(ls->path + base + 1, de->d_name, nl + 1);
 		ls->len = base + 1 + nl;
-		if (de->d_ino == ls->st->st_ino && de->d_type != DT_DIR &&
-		    (ls->len != ls->self_len ||
-		     memcmp(ls->path, ls->self, ls->len)) &&
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    st.st_dev == ls->st->st_dev && st.st_ino == ls->st->st_ino) {
-			found = 1;
-			break;
+		if (de->d_ino == ls->st->st_ino && de->d_type != DT_DIR) {
+			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    st.st_dev == ls->st->st_dev && st.st_ino == ls->st->st_ino)
+				names_add(ls->found, ls->path, ls->len);
+			continue;
 		}
 		dir = de->d_type == DT_DIR;
 		if (de->d_type == DT_UNKNOWN)
@@ -1756,43 +1779,37 @@ static int link_search_dir(struct link_search *ls, int dfd, bool deep)
 				sub = -1;
 			}
 			if (sub >= 0)
-				found = link_search_dir(ls, sub, true);
+				link_search_dir(ls, sub, true);
 		}
 	}
 	closedir(d);
-	if (!found) {
-		ls->len = base;
-		ls->path[base] = '\0';
-	}
-	return found;
+	ls->len = base;
+	ls->path[base] = '\0';
 }
 
-/* Another replicated name of st's inode than abs: its mapped path in out
- * and its source path remembered; the length, or -1. The directory of abs
- * first (where `ln a b` puts b), then the set's roots. */
-static int link_search(struct conn *c, const char *abs, size_t len,
-		       const struct stat *st, char *out, size_t outlen)
+/* Looks for the names of st's inode missing from found: the directory of
+ * abs first (where `ln a b` puts b), then the set's roots. */
+static void link_search(struct conn *c, const char *abs, size_t len,
+			const struct stat *st, struct names *found)
 {
 	const struct repset *rs = repset_db_find(c->src->a->repsets, c->repset);
 	struct repset_root *roots = NULL;
 	struct link_search *ls;
 	size_t n = 0, i, dl = len;
-	int fd, ret = -1;
+	int fd;
 
 	if (!rs || !c->search_left)
-		return -1;
+		return;
 	ls = util_xcalloc(1, sizeof(*ls));
-	ls->c = c;
 	ls->st = st;
-	ls->self = abs;
-	ls->self_len = len;
+	ls->found = found;
 	ls->budget = c->search_left;
 	while (dl > 1 && abs[dl - 1] != '/')
 		dl--;
 	if (dl > 1)
 		dl--;
 	repset_roots(rs, &roots, &n);
-	for (i = 0; i <= n && ret < 0 && ls->budget; i++) {
+	for (i = 0; i <= n && ls->budget && found->n < st->st_nlink; i++) {
 		const char *dir = i == 0 ? abs : roots[i - 1].path;
 		size_t l = i == 0 ? dl : strlen(dir);
 
@@ -1802,57 +1819,74 @@ static int link_search(struct conn *c, const char *abs, size_t len,
 		ls->path[l] = '\0';
 		ls->len = l == 1 ? 0 : l; /* "/" + name, not "//" + name */
 		fd = open(ls->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		/* A name found but not replicated (an excluded part of the
-		 * set) ends the search of that root. */
-		if (link_search_dir(ls, fd, i > 0) &&
-		    (ret = link_name_ok(c, ls->path, ls->len, st, out, outlen)) <= 0)
-			ret = -1;
+		if (fd >= 0)
+			link_search_dir(ls, fd, i > 0);
 	}
 	c->search_left = ls->budget;
-	if (ret > 0)
-		lcache_put(&c->lc, st->st_dev, st->st_ino, ls->path, ls->len);
 	repset_roots_free(roots, n);
 	free(ls);
-	return ret;
 }
 
-/* mirror_link_fn for every walk of the connection; c->link_mode says what
- * kind of walk it is. */
-static int mirror_link(void *ctx, const char *abs, size_t len,
-		       const struct stat *st, const char *mpath, size_t mlen,
-		       char *out, size_t outlen)
+/* mirror_linked_fn for every walk of the connection: abs was just copied;
+ * link the inode's other known names to it and remember them all.
+ * c->link_mode says what kind of walk it is. */
+static int conn_linked(void *ctx, const char *abs, size_t len,
+		       const struct stat *st, const char *mpath, size_t mlen)
 {
 	struct conn *c = ctx;
 	struct lcache_ent *e = lcache_get(&c->lc, st->st_dev, st->st_ino);
-	bool self = e && e->len == len && !memcmp(e->abs, abs, len);
-	int n;
+	char rel[DITTO_PATH_MAX + 1];
+	struct names keep;
+	size_t i;
+	int n, ret = 0;
 
-	(void)mpath;
-	(void)mlen;
-	if (e && !self) {
-		n = link_name_ok(c, e->abs, e->len, st, out, outlen);
-		if (n > 0)
-			return n;
+	/* Renamed away meanwhile: linking names to it now could tie them to
+	 * a name the target is about to move onto one of them (rename(2) of
+	 * two names of one file does nothing). The rename's own sync links. */
+	{
+		struct stat now;
+
+		if (c->link_mode != LINK_MIRROR &&
+		    (lstat(abs, &now) < 0 || now.st_dev != st->st_dev ||
+		     now.st_ino != st->st_ino))
+			return 0;
 	}
-	switch (c->link_mode) {
-	case LINK_CHANGED:
-		/* Never remember a name here: the ATTRIB of `ln a b` names b
-		 * before b's CREATE comes, and b must then link to a. */
-		return -1;
-	case LINK_APPEARED:
-		n = link_search(c, abs, len, st, out, outlen);
-		if (n > 0)
-			return n;
-		break;
-	case LINK_MIRROR:
-		break;
+	memset(&keep, 0, sizeof(keep));
+	util_buf_init(&keep.b);
+	names_add(&keep, abs, len);
+	/* Known names that still are names of this inode. */
+	for (i = 0; i < e->names.len; i += strlen(e->names.data + i) + 1) {
+		const char *p = e->names.data + i;
+
+		if (link_name_ok(c, p, strlen(p), st, rel, sizeof(rel)) > 0)
+			names_add(&keep, p, strlen(p));
 	}
-	/* No other name known: this one is, for names still to come. */
-	if (!self)
-		lcache_put(&c->lc, st->st_dev, st->st_ino, abs, len);
-	return -1;
+	if (c->link_mode == LINK_APPEARED && keep.n < st->st_nlink)
+		link_search(c, abs, len, st, &keep);
+	if (c->link_mode != LINK_MIRROR) {
+		for (i = 0; i < keep.b.len; i += strlen(keep.b.data + i) + 1) {
+			const char *p = keep.b.data + i;
+			struct ditto_op op;
+
+			if (i == 0) /* abs itself */
+				continue;
+			n = link_name_ok(c, p, strlen(p), st, rel, sizeof(rel));
+			if (n <= 0 || ((size_t)n == mlen && !memcmp(rel, mpath, mlen)))
+				continue;
+			op_init(&op, DITTO_OP_LINK);
+			op_set_path(&op, rel, (size_t)n);
+			op_set_path2(&op, mpath, mlen);
+			if (conn_enqueue(c, &op) < 0)
+				ret = -1;
+			op_free(&op);
+			/* Replacing the name touched its directory on the
+			 * target: give it the source's times back. */
+			queue_dir_attrs(c, p, dir_len(p, strlen(p)));
+		}
+	}
+	util_buf_free(&e->names);
+	e->names = keep.b;
+	return ret;
 }
 
 /* ----------------------------------------------------- real-time capture */
@@ -1935,12 +1969,18 @@ static void sync_walk(struct conn *c, const char *abs, size_t len,
 	mo.emit = mirror_emit;
 	mo.match = mirror_match;
 	mo.map = map_path;
-	mo.link = mirror_link;
+	mo.linked = conn_linked;
 	mo.ctx = c;
 	mo.xattrs = true;
 	mo.maps = conn_maps(c);
 	mo.maps_mode = how;
 	mo.shallow = shallow;
+	/* A name that appeared gets an inode of its own on the target: the
+	 * one there may be shared with names the source no longer links to it
+	 * (a rename over it whose temporary file the target never saw leaves
+	 * it). One with a single name is kept, so a rename still goes as a
+	 * delta. */
+	mo.fresh_root = appeared;
 	roots[0] = abs;
 	w = mirror_walk_new(roots, 1, &mo, err, sizeof(err));
 	if (!w)

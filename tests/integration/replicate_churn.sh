@@ -1,10 +1,11 @@
 #!/bin/bash
 # 20,000 random operations (rename chains, write-to-temp-then-rename,
 # mkdir-then-write races, rm -r, directory/symlink swaps, appends,
-# truncation, chmod) replicated in real time while the target agent is
-# killed with SIGKILL and restarted, and then the source agent too (its
-# journaled queue is replayed and it remirrors). The target ends equal to
-# the source in content, type, mode, owner, file times and link targets.
+# truncation, chmod, hard links, xattrs set and removed) replicated in real
+# time while the target agent is killed with SIGKILL and restarted, and then
+# the source agent too (its journaled queue is replayed and it remirrors).
+# The target ends equal to the source in content, type, mode, owner, file
+# and directory times, link targets, hard-link groups and xattrs.
 IT_LIMIT=${IT_LIMIT:-400}
 . "$(dirname "$0")/lib.sh"
 need_root "fanotify filesystem marks need CAP_SYS_ADMIN"

@@ -3,7 +3,8 @@
 
 churn.py DIR COUNT SEED [RATE]: performs COUNT mixed operations under DIR
 (rename chains, write-to-temp-then-rename, mkdir-then-write, rm -r,
-directory/symlink swaps, appends, truncation, chmod) at most RATE ops per
+directory/symlink swaps, appends, truncation, chmod, hard links made in
+place or renamed over a name, xattrs set and removed) at most RATE ops per
 second, over a small namespace so names are reused and raced often.
 """
 import os, random, shutil, sys, time
@@ -33,7 +34,7 @@ def remove(p):
 
 
 def op():
-    k = rnd.randrange(12)
+    k = rnd.randrange(14)
     p = pick_file()
     if k <= 2:
         if os.path.isdir(p) and not os.path.islink(p):
@@ -78,9 +79,26 @@ def op():
     elif k == 10:
         if os.path.isfile(p) and not os.path.islink(p):
             os.truncate(p, rnd.choice([0, 1, 5000]))
-    else:
+    elif k == 11:
         if not os.path.lexists(p):
             os.symlink(rnd.choice(["f2", "../f3", "/etc/hostname"]), p)
+    elif k == 12:
+        # A hard link: a new name, or one renamed over an existing name.
+        q = pick_file()
+        if os.path.isfile(p) and not os.path.islink(p) and p != q:
+            if not os.path.lexists(q):
+                os.link(p, q)
+            elif not os.path.isdir(q) or os.path.islink(q):
+                tmp = os.path.join(os.path.dirname(q), ".lnk-%d" % rnd.randrange(1000))
+                os.link(p, tmp)
+                os.rename(tmp, q)
+    else:
+        if os.path.isfile(p) and not os.path.islink(p):
+            name = "user.k%d" % rnd.randrange(3)
+            if rnd.random() < 0.6:
+                os.setxattr(p, name, os.urandom(rnd.choice([1, 40])))
+            else:
+                os.removexattr(p, name)
 
 
 start = time.monotonic()

@@ -1296,54 +1296,67 @@ Test(mirror, shallow_walk_sends_only_the_directory)
 }
 
 struct link_probe {
-	struct tctx t;
-	const char *answer;   /* NULL: none */
+	struct tctx t;        /* first: t_emit and t_map take the probe */
 	unsigned calls;
+	size_t ops_before;    /* ops emitted when the hook was called */
 	char asked[256];
 	nlink_t nlink;
+	bool fail;
 };
 
-static int t_link(void *ctx, const char *abs, size_t len,
-		  const struct stat *st, const char *mpath, size_t mlen,
-		  char *out, size_t outlen)
+static int t_linked(void *ctx, const char *abs, size_t len,
+		    const struct stat *st, const char *mpath, size_t mlen)
 {
 	struct link_probe *lp = ctx;
-	size_t n;
+	struct ditto_op op;
 
-	(void)abs;
-	(void)len;
-	cr_assert_geq(outlen, DITTO_PATH_MAX + 1);
+	cr_assert_eq(strlen(abs), len);
+	cr_assert_eq(strlen(mpath), mlen);
 	lp->calls++;
 	lp->nlink = st->st_nlink;
+	lp->ops_before = lp->t.nops;
 	util_strlcpy(lp->asked, mpath, sizeof(lp->asked));
-	cr_assert_eq(strlen(mpath), mlen);
-	if (!lp->answer)
+	if (lp->fail)
 		return -1;
-	n = strlen(lp->answer);
-	memcpy(out, lp->answer, n);
-	return (int)n;
+	/* What the callee queues follows the entry's ops. */
+	op_init(&op, DITTO_OP_LINK);
+	op.path = (char *)"elsewhere";
+	op.path_len = 9;
+	op.path2 = (char *)mpath;
+	op.path2_len = (uint32_t)mlen;
+	return t_emit(&lp->t, &op);
 }
 
-static void probe_walk(struct link_probe *lp, const char *root)
+static int probe_walk(struct link_probe *lp, const char *root)
 {
 	struct mirror_opts o = {
 		.emit = t_emit, .map = t_map, .warn = t_warn, .ctx = lp,
-		.link = t_link,
+		.linked = t_linked, .xattrs = true,
 	};
+	const char *roots[] = { root };
+	struct mirror_walk *w;
+	char err[256];
 	size_t i;
+	int r;
 
 	for (i = 0; i < lp->t.nops; i++)
 		op_free(&lp->t.ops[i]);
 	lp->t.nops = 0;
 	lp->calls = 0;
-	walk_one(&lp->t, &o, root);
+	w = mirror_walk_new(roots, 1, &o, err, sizeof(err));
+	cr_assert(w, "%s", err);
+	while ((r = mirror_walk_step(w, 0, 0)) == 1)
+		;
+	mirror_walk_free(w);
+	return r;
 }
 
-Test(mirror, link_to_a_name_known_from_an_earlier_walk)
+Test(mirror, linked_hook_follows_the_first_name)
 {
 	struct tdir td;
 	struct link_probe lp = { .t = { .abort_at = 0 } };
 	char root[256];
+	size_t i;
 	int s, d;
 
 	tdir_make(&td);
@@ -1352,48 +1365,54 @@ Test(mirror, link_to_a_name_known_from_an_earlier_walk)
 	put(s, "a", "shared", 6, 0);
 	put(s, "single", "one", 3, 0);
 	cr_assert_eq(linkat(s, "a", d, "b", 0), 0);
+	cr_assert_eq(symlinkat("t", s, "sl"), 0);
+	cr_assert_eq(linkat(s, "sl", s, "sl2", 0), 0);
 	lp.t.root = td.src;
 	lp.t.root_len = strlen(td.src);
-	/* t_emit and t_map take the tctx: it is the probe's first member. */
 
-	/* Known elsewhere: LINK first, then the usual copy through the name. */
-	lp.answer = "a";
+	/* One name walked: its full copy, then the hook, then its ops. */
 	snprintf(root, sizeof(root), "%s/d/b", td.src);
-	probe_walk(&lp, root);
+	cr_assert_eq(probe_walk(&lp, root), 0);
 	cr_assert_eq(lp.calls, 1);
 	cr_assert_str_eq(lp.asked, "d/b");
 	cr_assert_eq(lp.nlink, 2);
-	cr_assert_geq(lp.t.nops, 5);
-	cr_assert_eq(lp.t.ops[0].kind, DITTO_OP_LINK);
-	cr_assert_str_eq(lp.t.ops[0].path, "d/b");
-	cr_assert_str_eq(lp.t.ops[0].path2, "a");
-	cr_assert_eq(lp.t.ops[1].kind, DITTO_OP_CREATE);
-	cr_assert_lt(find_op(&lp.t, 0, DITTO_OP_WRITE, "d/b"), lp.t.nops);
-	cr_assert_lt(find_op(&lp.t, 0, DITTO_OP_SETATTR, "d/b"), lp.t.nops);
+	cr_assert_eq(lp.t.ops[0].kind, DITTO_OP_CREATE);
+	cr_assert_lt(find_op(&lp.t, 0, DITTO_OP_WRITE, "d/b"), lp.ops_before);
+	cr_assert_lt(find_op(&lp.t, 0, DITTO_OP_SETATTR, "d/b"), lp.ops_before);
+	cr_assert_lt(find_op(&lp.t, 0, DITTO_OP_REMOVEXATTR, "d/b"), lp.ops_before);
+	cr_assert_eq(lp.t.nops, lp.ops_before + 1);
+	cr_assert_eq(lp.t.ops[lp.ops_before].kind, DITTO_OP_LINK);
+	cr_assert_str_eq(lp.t.ops[lp.ops_before].path2, "d/b");
 
-	/* Unknown, or known only under this very name: a plain copy. */
-	lp.answer = NULL;
-	probe_walk(&lp, root);
+	/* A symlink with two names too. */
+	snprintf(root, sizeof(root), "%s/sl2", td.src);
+	cr_assert_eq(probe_walk(&lp, root), 0);
 	cr_assert_eq(lp.calls, 1);
-	cr_assert_eq(lp.t.ops[0].kind, DITTO_OP_CREATE);
-	lp.answer = "d/b";
-	probe_walk(&lp, root);
-	cr_assert_eq(lp.t.ops[0].kind, DITTO_OP_CREATE);
+	cr_assert_eq(lp.t.ops[0].kind, DITTO_OP_SYMLINK);
 
-	/* Files with one name are never asked about. */
-	lp.answer = "a";
+	/* Files with one name are not reported. */
 	snprintf(root, sizeof(root), "%s/single", td.src);
-	probe_walk(&lp, root);
+	cr_assert_eq(probe_walk(&lp, root), 0);
 	cr_assert_eq(lp.calls, 0);
-	cr_assert_eq(lp.t.ops[0].kind, DITTO_OP_CREATE);
 
-	/* In a walk of the whole tree the second name links to the first the
-	 * walk sent; the hook is asked about the first only. */
-	lp.answer = NULL;
-	probe_walk(&lp, td.src);
-	cr_assert_eq(lp.calls, 1);
-	cr_assert_eq(lp.t.ops[find_op(&lp.t, 0, DITTO_OP_LINK, lp.asked[0] == 'a'
-				       ? "d/b" : "a")].kind, DITTO_OP_LINK);
+	/* A whole tree: the hook hears of each inode's first name only; the
+	 * walk links the second itself. */
+	cr_assert_eq(probe_walk(&lp, td.src), 0);
+	cr_assert_eq(lp.calls, 2);
+	{
+		unsigned links = 0;
+
+		for (i = 0; i < lp.t.nops; i++)
+			if (lp.t.ops[i].kind == DITTO_OP_LINK &&
+			    strcmp(lp.t.ops[i].path, "elsewhere"))
+				links++;
+		cr_assert_eq(links, 2);
+	}
+
+	/* The hook can abort the walk. */
+	lp.fail = true;
+	snprintf(root, sizeof(root), "%s/d/b", td.src);
+	cr_assert_eq(probe_walk(&lp, root), -1);
 	close(d);
 	close(s);
 	tctx_free(&lp.t);
