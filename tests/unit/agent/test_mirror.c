@@ -1418,3 +1418,49 @@ Test(mirror, linked_hook_follows_the_first_name)
 	tctx_free(&lp.t);
 	tdir_remove(&td);
 }
+
+Test(mirror, fresh_root_creates_a_new_file)
+{
+	struct tdir td;
+	struct tctx t = { .abort_at = 0 };
+	struct mirror_opts o = {
+		.emit = t_emit, .map = t_map, .warn = t_warn, .ctx = &t,
+		.fresh_root = true,
+	};
+	char root[256];
+	size_t i;
+	int s, d;
+
+	tdir_make(&td);
+	s = open(td.src, O_RDONLY | O_DIRECTORY);
+	put(s, "f", "data", 4, 0);
+	d = subdir(s, "d");
+	put(d, "g", "in", 2, 0);
+	t.root = td.src;
+	t.root_len = strlen(td.src);
+	snprintf(root, sizeof(root), "%s/f", td.src);
+	walk_one(&t, &o, root);
+	cr_assert_eq(t.ops[0].kind, DITTO_OP_CREATE);
+	cr_assert_eq(t.ops[0].flags, DITTO_CREATE_NEW);
+	/* Only a root file: files inside a walked directory are kept. */
+	for (i = 0; i < t.nops; i++)
+		op_free(&t.ops[i]);
+	t.nops = 0;
+	snprintf(root, sizeof(root), "%s/d", td.src);
+	walk_one(&t, &o, root);
+	i = find_op(&t, 0, DITTO_OP_CREATE, "d/g");
+	cr_assert_lt(i, t.nops);
+	cr_assert_eq(t.ops[i].flags, 0);
+	/* Without the option, a root file is kept too. */
+	for (i = 0; i < t.nops; i++)
+		op_free(&t.ops[i]);
+	t.nops = 0;
+	o.fresh_root = false;
+	snprintf(root, sizeof(root), "%s/f", td.src);
+	walk_one(&t, &o, root);
+	cr_assert_eq(t.ops[0].flags, 0);
+	close(d);
+	close(s);
+	tctx_free(&t);
+	tdir_remove(&td);
+}
