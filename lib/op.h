@@ -2,7 +2,8 @@
  * xlog files and wherever an op is stored or sent, plus validation and small
  * helpers to build, copy and free ops.
  *
- * Encoding, all integers little-endian, version 1:
+ * Encoding, all integers little-endian, version 2 (1 had no flags in CREATE
+ * and no flags or data in REMOVEXATTR; it is refused):
  *   u8 version (OP_FORMAT_VERSION) | u16 kind | u64 seq
  *   then only the fields the kind uses, in this fixed order:
  *   u16 flags | u32 attr_mask | u32 mode | u32 uid | u32 gid | u64 rdev |
@@ -51,7 +52,7 @@
 #include "ditto/op.h"
 #include "util.h"
 
-#define OP_FORMAT_VERSION 1
+#define OP_FORMAT_VERSION 2
 /* Smallest and largest possible encodings (a loose upper bound), so framing
  * layers can refuse a length before reading it. */
 #define OP_ENCODED_MIN 11u

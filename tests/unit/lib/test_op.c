@@ -293,7 +293,7 @@ Test(op, golden_bytes_write)
 {
 	/* Pins the documented layout: version, kind, seq, off, path, data. */
 	static const uint8_t want[] = {
-		0x01, 0x01, 0x00,
+		0x02, 0x01, 0x00,
 		0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 		0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 		0x03, 0x00, 'a', '/', 'b',
@@ -319,7 +319,7 @@ Test(op, golden_bytes_setattr_partial)
 {
 	/* Only the selected values are present: mask MODE|MTIME. */
 	static const uint8_t want[] = {
-		0x01, 0x0c, 0x00,
+		0x02, 0x0c, 0x00,
 		0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 		0x11, 0x00, 0x00, 0x00,
 		0xa4, 0x01, 0x00, 0x00,
@@ -340,6 +340,56 @@ Test(op, golden_bytes_setattr_partial)
 	cr_assert_eq(op_encode(&op, &b), 0);
 	cr_assert_eq(b.len, sizeof(want));
 	cr_expect_arr_eq(b.data, want, sizeof(want));
+	op_free(&op);
+	util_buf_free(&b);
+}
+
+Test(op, golden_bytes_create_and_removexattr)
+{
+	/* What version 2 changed: CREATE carries flags before its path,
+	 * REMOVEXATTR flags first and data after the name. */
+	static const uint8_t want_create[] = {
+		0x02, 0x04, 0x00,
+		0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x01, 0x00,
+		0xa4, 0x01, 0x00, 0x00,
+		0x07, 0x00, 0x00, 0x00,
+		0x08, 0x00, 0x00, 0x00,
+		0x01, 0x00, 'f',
+	};
+	static const uint8_t want_rx[] = {
+		0x02, 0x0e, 0x00,
+		0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x01, 0x00,
+		0x01, 0x00, 'f',
+		0x00,
+		0x07, 0x00, 0x00, 0x00, 'u', 's', 'e', 'r', '.', 'k', 0x00,
+	};
+	struct ditto_op op;
+	struct util_buf b;
+
+	op_init(&op, DITTO_OP_CREATE);
+	op.seq = 5;
+	op.flags = DITTO_CREATE_NEW;
+	op.mode = 0644;
+	op.uid = 7;
+	op.gid = 8;
+	op_set_path(&op, "f", 1);
+	util_buf_init(&b);
+	cr_assert_eq(op_encode(&op, &b), 0);
+	cr_assert_eq(b.len, sizeof(want_create));
+	cr_expect_arr_eq(b.data, want_create, sizeof(want_create));
+	op_free(&op);
+
+	op_init(&op, DITTO_OP_REMOVEXATTR);
+	op.seq = 6;
+	op.flags = DITTO_XATTR_ALL_EXCEPT;
+	op_set_path(&op, "f", 1);
+	op_set_data(&op, "user.k", 7);
+	util_buf_reset(&b);
+	cr_assert_eq(op_encode(&op, &b), 0);
+	cr_assert_eq(b.len, sizeof(want_rx));
+	cr_expect_arr_eq(b.data, want_rx, sizeof(want_rx));
 	op_free(&op);
 	util_buf_free(&b);
 }
@@ -912,12 +962,18 @@ Test(op, decode_hand_built)
 	util_buf_append(&b, "b\0", 2);
 	expect_decode_refused(&b, "REMOVEXATTR data without ALL_EXCEPT");
 
-	/* Version and kind. */
+	/* Version and kind: the next version, and the previous one (whose
+	 * CREATE and REMOVEXATTR had no flags), are refused. */
 	util_buf_reset(&b);
-	raw8(&b, 2);
+	raw8(&b, OP_FORMAT_VERSION + 1);
 	raw16(&b, DITTO_OP_MIRROR_END);
 	raw64(&b, 1);
-	expect_decode_refused(&b, "version 2");
+	expect_decode_refused(&b, "next version");
+	util_buf_reset(&b);
+	raw8(&b, OP_FORMAT_VERSION - 1);
+	raw16(&b, DITTO_OP_MIRROR_END);
+	raw64(&b, 1);
+	expect_decode_refused(&b, "previous version");
 	util_buf_reset(&b);
 	raw8(&b, 0);
 	raw16(&b, DITTO_OP_MIRROR_END);
