@@ -2062,6 +2062,21 @@ static void queue_remove(struct conn *c, const char *abs, size_t len, bool dir)
 	op_free(&op);
 }
 
+/* After a RENAME: the old name again, if the source has it no more. Where
+ * the rename took on the target this removes nothing; where the target's
+ * copy is past it (a walk read the destination's parent when it was no
+ * directory any more, so the rename fails there), it is the only op that
+ * ever names the old name again. */
+static void queue_remove_gone(struct conn *c, const char *abs, size_t len, bool dir)
+{
+	char *p = util_xstrndup(abs, len);
+	struct stat st;
+
+	if (lstat(p, &st) < 0 && (errno == ENOENT || errno == ENOTDIR))
+		queue_remove(c, abs, len, dir);
+	free(p);
+}
+
 static bool queue_rename(struct conn *c, const char *from, size_t flen,
 			 const char *to, size_t tlen)
 {
@@ -2125,9 +2140,10 @@ static void on_capture_event(void *ctx, const struct ditto_capture_event *ev)
 		case DITTO_CAPTURE_RENAME:
 			in2 = repset_match(rs, ev->path2, ev->path2_len);
 			if (in1 && in2 && queue_rename(c, ev->path, ev->path_len,
-						       ev->path2, ev->path2_len))
+						       ev->path2, ev->path2_len)) {
+				queue_remove_gone(c, ev->path, ev->path_len, dir);
 				sync_path(c, ev->path2, ev->path2_len, MIRROR_MAPS_DELTA, true);
-			else if (in1)
+			} else if (in1)
 				queue_remove(c, ev->path, ev->path_len, dir);
 			else if (in2)
 				sync_path(c, ev->path2, ev->path2_len, MIRROR_MAPS_DELTA, true);
