@@ -245,6 +245,10 @@ static void netns_setup(bool dad)
 		sh("sysctl -q -w net.ipv6.conf.default.accept_dad=0");
 	sh("ip link add name a type veth peer name b && ip link set dev a up && "
 	   "ip link set dev b up");
+	/* A frame sent before both ends are operational is dropped: wait
+	 * (bounded) for the carrier. */
+	sh("for i in $(seq 100); do ip -br link show dev a | grep -q ' UP ' && "
+	   "ip -br link show dev b | grep -q ' UP ' && exit 0; sleep 0.02; done; exit 1");
 }
 
 /* Moves b into a second namespace and brings it up there. */
@@ -254,6 +258,9 @@ static void peer_ns_setup(void)
 	sh("ip netns add %s", peer_ns);
 	sh("ip link set dev b netns %s && ip netns exec %s ip link set dev b up",
 	   peer_ns, peer_ns);
+	sh("for i in $(seq 100); do ip -br link show dev a | grep -q ' UP ' && "
+	   "ip netns exec %s ip -br link show dev b | grep -q ' UP ' && exit 0; sleep 0.02; done; exit 1",
+	   peer_ns);
 }
 
 static void netns_fini(void)
