@@ -993,8 +993,9 @@ static int conn_task(struct conn *c, enum task_kind kind, char *err, size_t errl
 		mo.probe = c->run_mopt.type == SOURCE_MIRROR_FULL ? MIRROR_SEND : MIRROR_PROBE_FILES;
 		mo.checksum = c->run_mopt.type == SOURCE_MIRROR_CHECKSUM;
 		/* The reference's "checksum all" global option; without it only
-		 * files flagged as different by size or time are compared. */
-		mo.flagged = mo.checksum && !c->src->a->conf.mirror.checksum_all;
+		 * files flagged as different by size or time are compared. A
+		 * restore's CHECKSUM compares every file, as the reference's. */
+		mo.flagged = mo.checksum && !c->src->a->conf.mirror.checksum_all && !c->temporary;
 		mo.dirlists = c->orph != SOURCE_ORPHANS_OFF;
 		break;
 	case TASK_VERIFY:
