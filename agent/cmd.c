@@ -108,6 +108,7 @@ static int64_t cmd_status(struct agent *a, const struct cmd_caller *who,
 	util_buf_puts(out, "Modules loaded:  control, source, target\n");
 	util_buf_printf(out, "Service address: %s\n", a->conf.agent.listen.text);
 	util_buf_printf(out, "Replication sets: %zu\n", repset_db_count(a->repsets));
+	monitors_status(a->monitors, out);
 	util_buf_printf(out, "Config file:     %s%s\n", a->conf_path,
 			access(a->conf_path, F_OK) == 0 ? "" : " (absent: built-in defaults)");
 	util_buf_printf(out, "State directory: %s\n", a->conf.agent.state_dir);
@@ -677,10 +678,12 @@ static int64_t cmd_monitor(struct agent *a, const struct cmd_caller *who,
 		rc = monitors_start(a->monitors, v[2].text, arg_is(&v[1], "START"), out);
 	else if (n == 3 && arg_is(&v[1], "REMOVE"))
 		rc = monitors_remove(a->monitors, v[2].text, out);
-	else if (n == 3 && arg_is(&v[1], "INTERVAL") && util_parse_i64(v[2].text, &k) == 0)
-		rc = monitors_interval(a->monitors, k, out);
-	else if (n == 3 && arg_is(&v[1], "MISSED") && util_parse_i64(v[2].text, &k) == 0)
-		rc = monitors_missed(a->monitors, k, out);
+	else if ((n == 3 || (n == 5 && arg_is(&v[3], "ADDRESS"))) && arg_is(&v[1], "INTERVAL") &&
+		 util_parse_i64(v[2].text, &k) == 0)
+		rc = monitors_interval(a->monitors, k, n == 5 ? v[4].text : NULL, out);
+	else if ((n == 3 || (n == 5 && arg_is(&v[3], "ADDRESS"))) && arg_is(&v[1], "MISSED") &&
+		 util_parse_i64(v[2].text, &k) == 0)
+		rc = monitors_missed(a->monitors, k, n == 5 ? v[4].text : NULL, out);
 	else if (n == 3 && arg_is(&v[1], "MANUAL") && (arg_is(&v[2], "ON") || arg_is(&v[2], "OFF")))
 		rc = monitors_manual(a->monitors, arg_is(&v[2], "ON"), out);
 	else if (n == 3 && arg_is(&v[1], "ITEMS") && (arg_is(&v[2], "MONITORED") || arg_is(&v[2], "ALL")))
@@ -701,15 +704,26 @@ static int64_t cmd_monitor(struct agent *a, const struct cmd_caller *who,
 		if (i != n)
 			goto usage;
 		rc = monitors_address(a->monitors, v[2].text, adapter, monitored, out);
-	} else if (arg_is(&v[1], "SCRIPT") && (n == 4 || (n == 5 && arg_is(&v[4], "DELAY"))) &&
-		   v[3].type == CTLPROTO_ARG_STRING) {
+	} else if (arg_is(&v[1], "SCRIPT") && n >= 4 && v[3].type == CTLPROTO_ARG_STRING) {
+		int64_t timeout = -1;
+		bool delay = false;
 		size_t w;
+		int i;
 
 		for (w = 0; w < UTIL_ARRAY_SIZE(scripts) && !arg_is(&v[2], scripts[w]); w++)
 			;
 		if (w == UTIL_ARRAY_SIZE(scripts))
 			goto usage;
-		rc = monitors_script(a->monitors, (enum monitor_script)w, v[3].text, n == 5, out);
+		for (i = 4; i < n; i++) {
+			if (arg_is(&v[i], "DELAY"))
+				delay = true;
+			else if (arg_is(&v[i], "TIMEOUT") && i + 1 < n && util_parse_i64(v[i + 1].text, &timeout) == 0 &&
+				 timeout >= 0)
+				i++;
+			else
+				goto usage;
+		}
+		rc = monitors_script(a->monitors, (enum monitor_script)w, v[3].text, delay, timeout, out);
 	} else {
 		goto usage;
 	}
@@ -717,8 +731,9 @@ static int64_t cmd_monitor(struct agent *a, const struct cmd_caller *who,
 usage:
 	util_buf_puts(out, "usage: MONITOR CREATE source [ON target] | MONITOR SELECT source\n"
 			   "       MONITOR ADDRESS \"ip[/prefix]\" ADAPTER \"dev\" [UNMONITORED]\n"
-			   "       MONITOR INTERVAL ms | MONITOR MISSED n | MONITOR MANUAL ON|OFF | MONITOR ITEMS MONITORED|ALL\n"
-			   "       MONITOR SCRIPT PREFAILOVER|POSTFAILOVER|PREFAILBACK|POSTFAILBACK \"path\" [DELAY]\n"
+			   "       MONITOR INTERVAL ms [ADDRESS \"ip\"] | MONITOR MISSED n [ADDRESS \"ip\"]\n"
+			   "       MONITOR MANUAL ON|OFF | MONITOR ITEMS MONITORED|ALL\n"
+			   "       MONITOR SCRIPT PREFAILOVER|POSTFAILOVER|PREFAILBACK|POSTFAILBACK \"path\" [DELAY] [TIMEOUT s]\n"
 			   "       MONITOR START|STOP|REMOVE source | MONITOR LIST\n");
 	return CMD_E_SYNTAX;
 }

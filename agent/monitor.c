@@ -31,6 +31,8 @@
 #define MISSED_MAX 1000u
 #define ANNOUNCES 3            /* gratuitous ARP now, after 1 s and 2 s */
 #define ANNOUNCE_GAP_MS 1000u
+#define SCRIPT_TIMEOUT_DEFAULT 300u /* s; a hung script must not hold failover */
+#define SCRIPT_TIMEOUT_MAX 86400u
 #define SPLIT_EVERY_MS 2000u   /* ARP probe of held addresses while failed over */
 #define SPLIT_PROBE_MS 100u
 
@@ -82,6 +84,7 @@ struct monitor {
 	bool manual, items_all;
 	char *script[MONITOR_SCRIPTS];
 	bool delay[MONITOR_SCRIPTS];
+	unsigned timeout_s[MONITOR_SCRIPTS]; /* 0: none */
 	enum mon_state state;
 	struct script_run *run;       /* a script the sequence waits for */
 	struct mrun *run_ctx;
@@ -153,6 +156,8 @@ static int save(struct monitors *ms)
 						  m->script[i]);
 			snprintf(key, sizeof(key), "%s_delay", script_keys[i]);
 			config_setting_set_bool(config_setting_add(g, key, CONFIG_TYPE_BOOL), m->delay[i]);
+			snprintf(key, sizeof(key), "%s_timeout", script_keys[i]);
+			config_setting_set_int(config_setting_add(g, key, CONFIG_TYPE_INT), (int)m->timeout_s[i]);
 		}
 		al = config_setting_add(g, "addresses", CONFIG_TYPE_LIST);
 		for (i = 0; i < m->naddrs; i++) {
@@ -431,8 +436,14 @@ static void run_script(struct monitor *m, enum monitor_script which, void (*then
 	ctx = util_xcalloc(1, sizeof(*ctx));
 	ctx->source = util_xstrdup(m->source);
 	ctx->m = wait ? m : NULL;
-	r = script_start(a->loop, m->script[which], NULL, 0, (const char *const *)env, 4, 0,
-			 script_line, script_done, ctx, err, sizeof(err));
+	{
+		/* The same facts as arguments, for scripts that prefer them:
+		 * event, source, target, then each address. */
+		const char *args[3] = { script_names[which], m->source, a->conf.agent.name };
+
+		r = script_start(a->loop, m->script[which], args, 3, (const char *const *)env, 4,
+				 m->timeout_s[which] * 1000u, script_line, script_done, ctx, err, sizeof(err));
+	}
 	for (int i = 0; i < 4; i++)
 		free(env[i]);
 	util_buf_free(&addrs);
@@ -631,6 +642,8 @@ static struct monitor *monitor_add(struct monitors *ms, const char *source)
 	m->missed = MISSED_DEFAULT;
 	m->manual = true;
 	m->state = MON_MONITORING;
+	for (int i = 0; i < MONITOR_SCRIPTS; i++)
+		m->timeout_s[i] = SCRIPT_TIMEOUT_DEFAULT;
 	m->next = ms->list;
 	ms->list = m;
 	return m;
@@ -696,6 +709,10 @@ static int load(struct monitors *ms)
 			snprintf(key, sizeof(key), "%s_delay", script_keys[k]);
 			if (config_setting_lookup_bool(g, key, &v))
 				m->delay[k] = v;
+			snprintf(key, sizeof(key), "%s_timeout", script_keys[k]);
+			m->timeout_s[k] = SCRIPT_TIMEOUT_DEFAULT;
+			if (config_setting_lookup_int(g, key, &v) && v >= 0 && v <= (int)SCRIPT_TIMEOUT_MAX)
+				m->timeout_s[k] = (unsigned)v;
 		}
 		al = config_setting_lookup(g, "addresses");
 		for (int j = 0; al && j < config_setting_length(al); j++) {
@@ -858,39 +875,69 @@ int monitors_address(struct monitors *ms, const char *text, const char *adapter,
 	return save(ms);
 }
 
-int monitors_interval(struct monitors *ms, int64_t v, struct util_buf *msg)
+/* The addresses a setting applies to: one (addr) or all, the monitor's
+ * default too then. NULL with a message if addr is not one of them. */
+static struct maddr *setting_target(struct monitor *m, const char *addr, struct util_buf *msg)
+{
+	static struct maddr all;
+	struct netaddr na;
+	char err[256];
+
+	if (!addr)
+		return &all;
+	if (netaddr_parse(addr, &na, err, sizeof(err)) < 0) {
+		util_buf_printf(msg, "%s\n", err);
+		return NULL;
+	}
+	for (size_t i = 0; i < m->naddrs; i++)
+		if (netaddr_same(&m->addrs[i]->na, &na))
+			return m->addrs[i];
+	util_buf_printf(msg, "%s is not an address of the monitor of %s\n", addr, m->source);
+	return NULL;
+}
+
+int monitors_interval(struct monitors *ms, int64_t v, const char *addr, struct util_buf *msg)
 {
 	struct monitor *m = current(ms, msg);
+	struct maddr *one;
 
-	if (!m)
+	if (!m || !(one = setting_target(m, addr, msg)))
 		return -1;
 	if (v < INTERVAL_MIN || v > INTERVAL_MAX) {
 		util_buf_printf(msg, "interval %" PRId64 " ms out of range %u..%u\n", v, INTERVAL_MIN, INTERVAL_MAX);
 		return -1;
 	}
-	m->interval_ms = (uint32_t)v;
+	if (!addr)
+		m->interval_ms = (uint32_t)v;
 	for (size_t i = 0; i < m->naddrs; i++) {
+		if (addr && m->addrs[i] != one)
+			continue;
 		m->addrs[i]->interval_ms = (uint32_t)v;
 		addr_arm(m->addrs[i]);
 	}
-	util_buf_printf(msg, "Monitor of %s: heartbeat every %" PRId64 " ms\n", m->source, v);
+	util_buf_printf(msg, "Monitor of %s: heartbeat every %" PRId64 " ms%s%s\n", m->source, v,
+			addr ? " to " : "", addr ? addr : "");
 	return save(ms);
 }
 
-int monitors_missed(struct monitors *ms, int64_t v, struct util_buf *msg)
+int monitors_missed(struct monitors *ms, int64_t v, const char *addr, struct util_buf *msg)
 {
 	struct monitor *m = current(ms, msg);
+	struct maddr *one;
 
-	if (!m)
+	if (!m || !(one = setting_target(m, addr, msg)))
 		return -1;
 	if (v < 1 || v > MISSED_MAX) {
 		util_buf_printf(msg, "missed count %" PRId64 " out of range 1..%u\n", v, MISSED_MAX);
 		return -1;
 	}
-	m->missed = (uint32_t)v;
+	if (!addr)
+		m->missed = (uint32_t)v;
 	for (size_t i = 0; i < m->naddrs; i++)
-		m->addrs[i]->missed = (uint32_t)v;
-	util_buf_printf(msg, "Monitor of %s: failed after %" PRId64 " missed heartbeats\n", m->source, v);
+		if (!addr || m->addrs[i] == one)
+			m->addrs[i]->missed = (uint32_t)v;
+	util_buf_printf(msg, "Monitor of %s: failed after %" PRId64 " missed heartbeats%s%s\n", m->source, v,
+			addr ? " to " : "", addr ? addr : "");
 	return save(ms);
 }
 
@@ -918,7 +965,7 @@ int monitors_items(struct monitors *ms, bool all, struct util_buf *msg)
 }
 
 int monitors_script(struct monitors *ms, enum monitor_script which, const char *path, bool delay,
-		    struct util_buf *msg)
+		    int64_t timeout_s, struct util_buf *msg)
 {
 	struct monitor *m = current(ms, msg);
 	char err[512];
@@ -941,11 +988,18 @@ int monitors_script(struct monitors *ms, enum monitor_script which, const char *
 		util_buf_printf(msg, "script refused: %s\n", err);
 		return -1;
 	}
+	if (timeout_s < 0)
+		timeout_s = SCRIPT_TIMEOUT_DEFAULT;
+	if (timeout_s > SCRIPT_TIMEOUT_MAX) {
+		util_buf_printf(msg, "TIMEOUT %" PRId64 " s out of range 0..%u (0: none)\n", timeout_s, SCRIPT_TIMEOUT_MAX);
+		return -1;
+	}
 	free(m->script[which]);
 	m->script[which] = util_xstrdup(path);
 	m->delay[which] = delay;
-	util_buf_printf(msg, "Monitor of %s: %s script %s%s\n", m->source, script_names[which], path,
-			delay ? " (waited for)" : "");
+	m->timeout_s[which] = (unsigned)timeout_s;
+	util_buf_printf(msg, "Monitor of %s: %s script %s%s, timeout %u s\n", m->source, script_names[which], path,
+			delay ? " (waited for)" : "", m->timeout_s[which]);
 	return save(ms);
 }
 
@@ -1020,8 +1074,33 @@ void monitors_list(const struct monitors *ms, struct util_buf *out)
 		}
 		for (int k = 0; k < MONITOR_SCRIPTS; k++)
 			if (m->script[k])
-				util_buf_printf(out, "  %s script: %s%s\n", script_names[k], m->script[k],
-						m->delay[k] ? " (waited for)" : "");
+				util_buf_printf(out, "  %s script: %s%s, timeout %u s\n", script_names[k], m->script[k],
+						m->delay[k] ? " (waited for)" : "", m->timeout_s[k]);
+	}
+}
+
+void monitors_status(const struct monitors *ms, struct util_buf *out)
+{
+	uint64_t now = evloop_now_ms(ms->a->loop);
+
+	for (const struct monitor *m = ms->list; m; m = m->next) {
+		const struct maddr *worst = NULL;
+		uint64_t least = UINT64_MAX;
+
+		for (size_t i = 0; i < m->naddrs; i++) {
+			const struct maddr *ad = m->addrs[i];
+			uint64_t ttf = hb_watch_time_to_fail(&ad->w, now, ad->interval_ms, ad->missed);
+
+			if (ad->monitored && ttf < least) {
+				least = ttf;
+				worst = ad;
+			}
+		}
+		util_buf_printf(out, "Monitor:         %s %s", m->source, state_names[m->state]);
+		if (worst && (m->state == MON_MONITORING || m->state == MON_FAILED))
+			util_buf_printf(out, ", time to fail %" PRIu64 ".%03" PRIu64 " s (%s)", least / 1000, least % 1000,
+					hb_color_name(hb_color_of(least, worst->interval_ms, worst->missed)));
+		util_buf_puts(out, "\n");
 	}
 }
 

@@ -20,8 +20,10 @@
  * go on: a source that answers while its addresses are held here is logged
  * loudly (two hosts may answer for them). FAILBACK runs PREFAILBACK (DELAY
  * waits), removes the addresses it added, and goes on monitoring (or stops,
- * with STOP). Scripts run through agent/script.c with DITTO_EVENT,
- * DITTO_SOURCE, DITTO_TARGET and DITTO_ADDRESSES ("ip/prefix@adapter ...").
+ * with STOP). Scripts run through agent/script.c (no shell) with the
+ * arguments event, source, target and the environment DITTO_EVENT,
+ * DITTO_SOURCE, DITTO_TARGET and DITTO_ADDRESSES ("ip/prefix@adapter ..."),
+ * killed after their timeout (default 300 s); their output goes to the log.
  *
  * Monitors and their state are kept in <state_dir>/monitors.conf. */
 #ifndef DITTO_MONITOR_H
@@ -55,12 +57,16 @@ int monitors_create(struct monitors *m, const char *source, struct util_buf *msg
 int monitors_select(struct monitors *m, const char *source, struct util_buf *msg);
 int monitors_address(struct monitors *m, const char *addr, const char *adapter,
 		     bool monitored, struct util_buf *msg);
-int monitors_interval(struct monitors *m, int64_t ms, struct util_buf *msg);
-int monitors_missed(struct monitors *m, int64_t n, struct util_buf *msg);
+/* addr NULL: every address of the monitor (and those added later). */
+int monitors_interval(struct monitors *m, int64_t ms, const char *addr, struct util_buf *msg);
+int monitors_missed(struct monitors *m, int64_t n, const char *addr, struct util_buf *msg);
 int monitors_manual(struct monitors *m, bool on, struct util_buf *msg);
 int monitors_items(struct monitors *m, bool all, struct util_buf *msg);
+/* timeout_s < 0: the default (300 s); 0: none. */
 int monitors_script(struct monitors *m, enum monitor_script which, const char *path,
-		    bool delay, struct util_buf *msg);
+		    bool delay, int64_t timeout_s, struct util_buf *msg);
+/* Agent STATUS lines: each monitor's state and its addresses' time to fail. */
+void monitors_status(const struct monitors *m, struct util_buf *out);
 int monitors_start(struct monitors *m, const char *source, bool start, struct util_buf *msg);
 int monitors_remove(struct monitors *m, const char *source, struct util_buf *msg);
 void monitors_list(const struct monitors *m, struct util_buf *out);

@@ -2,15 +2,18 @@
 # Failover in network namespaces: source, target and client hosts joined by
 # veth pairs on a bridge. The client reaches a service at the source's
 # address 10.77.0.100. The target monitors the source (100 ms heartbeats, 3
-# missed); when the source agent dies (answered only by a forger without the
-# key) and its link goes down, the target takes the address over within
-# interval x missed + slack, scripts run in order with their variables, the
-# client reaches the target's service at the same address, and the source's
-# connection is Restore Required when it comes back (a split brain is
-# logged while both hold the address). FAILBACK gives the address back;
-# RESTORE brings home what was written on the target meanwhile and
-# replication resumes; MIRROR START (overwriting the copy) also clears
-# Restore Required. Detection-to-address-up is measured over several trials.
+# missed). With manual intervention (the default) a failed source waits for
+# FAILOVER, and a hung script is killed at its timeout. Without it, when the
+# source agent dies and its link goes down (while a third host replays
+# captured answers and forges others), the target takes the address over
+# within interval x missed + slack, scripts run in order with their
+# arguments and variables, the client reaches the target's service at the
+# same address, and the source's connection is Restore Required when it
+# comes back (a split brain is logged while both hold the address).
+# FAILBACK gives the address back; RESTORE brings home what was written on
+# the target meanwhile and replication resumes; MIRROR START (overwriting
+# the copy) also clears Restore Required. Detection-to-address-up is
+# measured over several trials.
 IT_LIMIT=240
 . "$(dirname "$0")/lib.sh"
 need_root "network namespaces and interface addresses need root"
@@ -70,11 +73,13 @@ events="$IT_DIR/script-events"
 for s in pre post preback; do
 	cat >"$IT_DIR/$s" <<SH
 #!/bin/sh
-echo "\$DITTO_EVENT source=\$DITTO_SOURCE target=\$DITTO_TARGET addresses=\$DITTO_ADDRESSES" >>"$events"
+echo "\$DITTO_EVENT source=\$DITTO_SOURCE target=\$DITTO_TARGET addresses=\$DITTO_ADDRESSES args=\$*" >>"$events"
+[ "\$1" = PREFAILBACK ] && [ -e "$IT_DIR/hang" ] && exec sleep 60
+exit 0
 SH
 	chmod 0755 "$IT_DIR/$s"
 done
-expect_rc 0 dtcl_at tgt -c "MONITOR CREATE src ON tgt; MONITOR ADDRESS \"10.77.0.100/24\" ADAPTER \"tgt0\"; MONITOR INTERVAL 100; MONITOR MISSED 3; MONITOR MANUAL OFF; MONITOR SCRIPT PREFAILOVER \"$IT_DIR/pre\" DELAY; MONITOR SCRIPT POSTFAILOVER \"$IT_DIR/post\"; MONITOR SCRIPT PREFAILBACK \"$IT_DIR/preback\" DELAY"
+expect_rc 0 dtcl_at tgt -c "MONITOR CREATE src ON tgt; MONITOR ADDRESS \"10.77.0.100/24\" ADAPTER \"tgt0\"; MONITOR INTERVAL 100; MONITOR MISSED 5; MONITOR MISSED 3 ADDRESS \"10.77.0.100\"; MONITOR SCRIPT PREFAILOVER \"$IT_DIR/pre\" DELAY; MONITOR SCRIPT POSTFAILOVER \"$IT_DIR/post\"; MONITOR SCRIPT PREFAILBACK \"$IT_DIR/preback\" DELAY TIMEOUT 1"
 expect_rc 1 dtcl_at tgt -c 'MONITOR ADDRESS "10.77.0.101/24"'
 expect_out 'ADAPTER "dev" is needed'
 expect_rc 1 dtcl_at tgt -c 'MONITOR ADDRESS "10.77.0.101/24" ADAPTER "nosuch0"'
@@ -82,23 +87,83 @@ expect_out 'no interface nosuch0'
 expect_rc 1 dtcl_at tgt -c 'MONITOR ADDRESS "10.77.0.300/24" ADAPTER "tgt0"'
 sleep 0.5
 expect_rc 0 dtcl_at tgt -c 'MONITOR LIST'
-expect_out '10\.77\.0\.100/24 on tgt0: every 100 ms, 3 missed; time to fail 0\.[0-9]+ s \(green\)'
-pass "monitor configured; the source answers: time to fail green"
+# Yellow is right between answers too: 25 % of 300 ms is less than one
+# interval.
+expect_out '10\.77\.0\.100/24 on tgt0: every 100 ms, 3 missed; time to fail 0\.[0-9]+ s \((green|yellow)\)'
+expect_out 'PREFAILBACK script: .*/preback \(waited for\), timeout 1 s'
+expect_rc 0 dtcl_at tgt -c 'STATUS'
+expect_out '^Monitor: +src monitoring, time to fail 0\.[0-9]+ s \((green|yellow)\)'
+pass "monitor configured; the source answers: time to fail counts down and resets"
 
-# The source agent dies; a forger without the key answers in its place.
+# Capture the source's genuine answers from inside its namespace, for a
+# replay later.
+ip netns exec "$nss" python3 - "$IT_DIR/captured" <<'PY' &
+import socket, sys
+# ETH_P_ALL: packets this host sends reach only such taps.
+s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(3))
+s.settimeout(5)
+out, n = open(sys.argv[1], "w"), 0
+try:
+    while n < 20:
+        pkt, addr = s.recvfrom(4096)
+        if addr[1] != 0x0800:
+            continue
+        ihl = (pkt[0] & 15) * 4
+        if pkt[9] == 17 and int.from_bytes(pkt[ihl:ihl + 2], "big") == 1500:
+            out.write(pkt[ihl + 8:].hex() + "\n"); out.flush(); n += 1
+except socket.timeout:
+    pass
+PY
+sniffer=$!
+it_on_exit "kill $sniffer"
+
+# Manual intervention (the default): the failed source waits for FAILOVER.
+sleep 1
+kill -STOP "$PID_src"
+for _ in $(seq 50); do agent_log tgt | grep -q 'Failover condition has been met' && break; sleep 0.1; done
+agent_log tgt | grep -q 'Failover condition has been met and user intervention is required' || fail "message 100 not logged"
+sleep 1
+ip -n "$nst" -br addr show tgt0 | grep -q '10\.77\.0\.100' && fail "manual mode took the address without FAILOVER"
+expect_rc 0 dtcl_at tgt -c 'MONITOR LIST'
+expect_out 'Monitor src: failed'
+expect_rc 0 dtcl_at tgt -c 'FAILOVER src ON tgt'
+for _ in $(seq 50); do ip -n "$nst" -br addr show tgt0 | grep -q '10\.77\.0\.100/24' && break; sleep 0.1; done
+ip -n "$nst" -br addr show tgt0 | grep -q '10\.77\.0\.100/24' || fail "FAILOVER did not take the address"
+# A PREFAILBACK script that hangs is killed after its TIMEOUT; failback goes on.
+touch "$IT_DIR/hang"
+t0=$(date +%s%N)
+expect_rc 0 dtcl_at tgt -c 'FAILBACK src'
+for _ in $(seq 100); do ip -n "$nst" -br addr show tgt0 | grep -q '10\.77\.0\.100' || break; sleep 0.1; done
+ip -n "$nst" -br addr show tgt0 | grep -q '10\.77\.0\.100' && fail "a hung PREFAILBACK script held the failback"
+echo "# failback with a hung PREFAILBACK (TIMEOUT 1): $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+agent_log tgt | grep -q 'Failover script for src timed out' || fail "the script timeout was not logged"
+rm "$IT_DIR/hang"
+grep -q '^PREFAILOVER .* args=PREFAILOVER src tgt$' "$events" || fail "script arguments: $(cat "$events")"
+kill -CONT "$PID_src"
+rm -f "$events"
+expect_rc 0 dtcl_at tgt -c 'MONITOR MANUAL OFF'
+for _ in $(seq 50); do dtcl_at tgt -c 'MONITOR LIST' | grep -q '(green)' && break; sleep 0.1; done
+pass "manual intervention: message 100, nothing taken until FAILOVER; a hung script is killed at its timeout"
+
+# The source agent dies. From the client's namespace a third host replays
+# the genuine answers captured earlier and sends forged ones to the
+# target's heartbeat socket.
+[ -s "$IT_DIR/captured" ] || fail "test setup: no heartbeat answers captured"
+hbport=$(ip netns exec "$nst" ss -Huanp | awk '/dittod/ { n = split($4, a, ":"); if (a[n] != 1500) print a[n] }' | head -n 1)
+[ -n "$hbport" ] || fail "test setup: the target's heartbeat socket not found"
 kill -KILL "$PID_src"; wait "$PID_src" 2>/dev/null
 t0=$(date +%s%N)
-ip netns exec "$nss" python3 - "$IT_DIR/forger.ready" <<'PY' &
-import socket, os, sys, hmac, hashlib
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 1500))
-open(sys.argv[1], "w").close()
+ip netns exec "$nsc" python3 - "$IT_DIR/captured" "$hbport" <<'PY' &
+import socket, sys, time, hmac, hashlib
+caps = [bytes.fromhex(l.strip()) for l in open(sys.argv[1]) if l.strip()]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+dst = ("10.77.0.2", int(sys.argv[2]))
 while True:
-    data, peer = s.recvfrom(2048)
-    # A response-shaped answer echoing the request's nonce, MACed with a guessed key.
-    if len(data) > 8 and data[:4] == b"DTHB":
-        n = int.from_bytes(data[6:8], "big"); nonce = data[8 + n:16 + n]
-        body = b"DTHB\x01\x02" + (3).to_bytes(2, "big") + b"src" + nonce + (1).to_bytes(8, "big")
-        s.sendto(body + hmac.new(b"guess", b"ditto-hb-response" + body, hashlib.sha256).digest(), peer)
+    for c in caps:
+        s.sendto(c, dst)                      # replayed: stale nonces
+        body = c[:-32]                        # forged: right shape, wrong key
+        s.sendto(body + hmac.new(b"guess", b"ditto-hb-response" + body, hashlib.sha256).digest(), dst)
+    time.sleep(0.02)
 PY
 forger=$!
 it_on_exit "kill $forger"
@@ -112,11 +177,11 @@ ms=$(( (up - t0) / 1000000 ))
 echo "# source agent killed -> address up on the target: $ms ms (interval 100 ms x 3 missed)"
 [ "$ms" -le 1500 ] || fail "address up after $ms ms"
 ip -n "$nss" link set src0 down
-pass "forged answers do not keep it alive: failover within ${ms} ms"
+pass "replayed and forged answers from a third host do not keep it alive: failover within ${ms} ms"
 
 for _ in $(seq 50); do [ "$(wc -l <"$events" 2>/dev/null)" -ge 2 ] && break; sleep 0.1; done
-sed -n 1p "$events" | grep -q '^PREFAILOVER source=src target=tgt addresses=10\.77\.0\.100/24@tgt0$' || fail "first script: $(cat "$events")"
-sed -n 2p "$events" | grep -q '^POSTFAILOVER source=src target=tgt addresses=10\.77\.0\.100/24@tgt0$' || fail "second script: $(cat "$events")"
+sed -n 1p "$events" | grep -q '^PREFAILOVER source=src target=tgt addresses=10\.77\.0\.100/24@tgt0 args=PREFAILOVER src tgt$' || fail "first script: $(cat "$events")"
+sed -n 2p "$events" | grep -q '^POSTFAILOVER source=src target=tgt addresses=10\.77\.0\.100/24@tgt0 args=POSTFAILOVER src tgt$' || fail "second script: $(cat "$events")"
 agent_log tgt | grep -q 'Failover in progress!!!' || fail "message 101 not logged"
 agent_log tgt | grep -q 'The source machine src is not responding' || fail "message 700000 not logged"
 pass "PREFAILOVER then POSTFAILOVER ran with DITTO_* variables; messages 700000 and 101 logged"
