@@ -14,6 +14,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if_arp.h>
+#include <netinet/if_ether.h>
+#include <sys/ioctl.h>
 #include <inttypes.h>
 #include <libconfig.h>
 #include <net/if.h>
@@ -35,6 +40,7 @@
 #define SCRIPT_TIMEOUT_MAX 86400u
 #define SPLIT_EVERY_MS 2000u   /* ARP probe of held addresses while failed over */
 #define SPLIT_PROBE_MS 100u
+#define SPLIT_LOG_EVERY_MS 60000u /* the same conflict logged again after */
 
 enum mon_state {
 	MON_STOPPED,
@@ -102,6 +108,9 @@ struct monitors {
 	struct monitor *list, *current;
 	int family;         /* of both sockets */
 	int req_fd, resp_fd;
+	int arp_fd;         /* gratuitous ARPs for our addresses; -1: none */
+	uint8_t last_spa[4], last_sha[6]; /* the conflict logged last, and when */
+	uint64_t last_ms;
 	char *path;
 	uint64_t answered;
 };
@@ -342,6 +351,63 @@ static void on_packet(struct evloop *loop, int fd, unsigned events, void *arg)
 	}
 }
 
+/* Every agent listens for gratuitous ARPs announcing an address it holds
+ * from another MAC: a returning source hears so that a target stands in
+ * for it (and a target, that its source came back holding the address).
+ * Logged loudly; nothing is taken off or added here. */
+static void on_arp(struct evloop *loop, int fd, unsigned events, void *arg)
+{
+	struct monitors *ms = arg;
+	uint8_t buf[256], mine[6];
+	struct sockaddr_ll from;
+	struct ether_arp p;
+	struct netaddr na;
+	struct ifreq ifr;
+	char ifname[IF_NAMESIZE], txt[64], err[256];
+	socklen_t fl;
+	ssize_t n;
+
+	(void)loop;
+	(void)events;
+	for (int i = 0; i < 64; i++) {
+		fl = sizeof(from);
+		n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		if (n < 0)
+			return;
+		if (from.sll_pkttype == PACKET_OUTGOING || (size_t)n < sizeof(p))
+			continue;
+		memcpy(&p, buf, sizeof(p));
+		if (ntohs(p.arp_pro) != ETHERTYPE_IP || p.arp_hln != 6 || p.arp_pln != 4 ||
+		    memcmp(p.arp_spa, p.arp_tpa, 4))
+			continue; /* not a gratuitous announcement */
+		memset(&na, 0, sizeof(na));
+		na.family = AF_INET;
+		na.prefix = 32;
+		memcpy(na.addr, p.arp_spa, 4);
+		if (netaddr_held(&na, ifname, err, sizeof(err)) != 1)
+			continue;
+		memset(&ifr, 0, sizeof(ifr));
+		util_strlcpy(ifr.ifr_name, ifname, sizeof(ifr.ifr_name));
+		if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
+			continue;
+		memcpy(mine, ifr.ifr_hwaddr.sa_data, 6);
+		if (!memcmp(mine, p.arp_sha, 6))
+			continue;
+		if (!memcmp(ms->last_spa, p.arp_spa, 4) && !memcmp(ms->last_sha, p.arp_sha, 6) &&
+		    evloop_now_ms(ms->a->loop) - ms->last_ms < SPLIT_LOG_EVERY_MS)
+			continue;
+		memcpy(ms->last_spa, p.arp_spa, 4);
+		memcpy(ms->last_sha, p.arp_sha, 6);
+		ms->last_ms = evloop_now_ms(ms->a->loop);
+		inet_ntop(AF_INET, p.arp_spa, txt, sizeof(txt));
+		dtlog_event(DTLOG_ERROR, 0, "SPLIT BRAIN: %s, held here on %s, is announced by %02x:%02x:%02x:%02x:%02x:%02x: "
+			    "another host answers for it (a target that stood in for %s after a failover?); "
+			    "take it off one of them (FAILBACK on the target)",
+			    txt, ifname, p.arp_sha[0], p.arp_sha[1], p.arp_sha[2], p.arp_sha[3], p.arp_sha[4],
+			    p.arp_sha[5], ms->a->conf.agent.name);
+	}
+}
+
 static int udp_open(struct monitors *ms, uint16_t port)
 {
 	int fd = -1, off = 0;
@@ -509,6 +575,8 @@ static void split_check(struct evloop *loop, struct evloop_timer *t, void *arg)
 			    "stands in for source %s: take it off that host or FAILBACK %s",
 			    ad->text, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], m->ms->a->conf.agent.name,
 			    m->source, m->source);
+		/* Tell the other host too: its agent hears this. */
+		netaddr_announce(ad->adapter, &ad->na, err, sizeof(err));
 		return;
 	}
 }
@@ -765,6 +833,13 @@ struct monitors *monitors_new(struct agent *a)
 	if (ms->resp_fd < 0)
 		dtlog(DTLOG_WARNING, 0, "Heartbeats are not answered here: cannot bind UDP port %u: %s",
 		      port, strerror(errno));
+	ms->arp_fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ARP));
+	if (ms->arp_fd >= 0 && evloop_add_fd(a->loop, ms->arp_fd, EVLOOP_READ, on_arp, ms) < 0) {
+		close(ms->arp_fd);
+		ms->arp_fd = -1;
+	}
+	if (ms->arp_fd < 0)
+		dtlog(DTLOG_WARNING, 0, "Address conflicts after a failover are not watched for: %s", strerror(errno));
 	if (load(ms) < 0) {
 		monitors_free(ms);
 		return NULL;
@@ -789,6 +864,10 @@ void monitors_free(struct monitors *ms)
 	if (ms->resp_fd >= 0) {
 		evloop_del_fd(ms->a->loop, ms->resp_fd);
 		close(ms->resp_fd);
+	}
+	if (ms->arp_fd >= 0) {
+		evloop_del_fd(ms->a->loop, ms->arp_fd);
+		close(ms->arp_fd);
 	}
 	free(ms->path);
 	free(ms);

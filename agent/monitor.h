@@ -17,8 +17,10 @@
  * adapters through rtnetlink and announced by gratuitous ARP at once and again
  * after 1 and 2 s, the POSTFAILOVER script; then every connection from the
  * source on this target is "Restore Required" (target_failed_over). Heartbeats
- * go on: a source that answers while its addresses are held here is logged
- * loudly (two hosts may answer for them). FAILBACK runs PREFAILBACK (DELAY
+ * go on, and held addresses are ARP-probed every 2 s: another host answering
+ * for one (the source back with its old configuration) is a split brain,
+ * logged loudly and announced again so that host's agent hears it too (every
+ * agent logs a gratuitous ARP from another MAC for an address it holds). FAILBACK runs PREFAILBACK (DELAY
  * waits), removes the addresses it added, and goes on monitoring (or stops,
  * with STOP). Scripts run through agent/script.c (no shell) with the
  * arguments event, source, target and the environment DITTO_EVENT,

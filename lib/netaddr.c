@@ -517,7 +517,7 @@ static bool addr_msg_matches(const struct nlmsghdr *nh, const struct netaddr *a)
  * holding a into *ifindex (0: none), *intr if the kernel flagged the dump as
  * inconsistent. Returns like nl_transact. */
 static int addr_dump(struct nl *nl, const struct netaddr *a, unsigned *ifindex,
-		     bool *intr, char *kmsg, size_t kmsglen)
+		     unsigned *prefix, bool *intr, char *kmsg, size_t kmsglen)
 {
 	union nl_req req;
 	struct ifaddrmsg *ifa;
@@ -563,8 +563,10 @@ static int addr_dump(struct nl *nl, const struct netaddr *a, unsigned *ifindex,
 				return 0;
 			}
 			if (nh->nlmsg_type == RTM_NEWADDR && *ifindex == 0 &&
-			    addr_msg_matches(nh, a))
+			    addr_msg_matches(nh, a)) {
 				*ifindex = ((const struct ifaddrmsg *)NLMSG_DATA(nh))->ifa_index;
+				*prefix = ((const struct ifaddrmsg *)NLMSG_DATA(nh))->ifa_prefixlen;
+			}
 		}
 	}
 }
@@ -572,9 +574,15 @@ static int addr_dump(struct nl *nl, const struct netaddr *a, unsigned *ifindex,
 int netaddr_held(const struct netaddr *a, char *ifname, char *err,
 		 size_t errlen)
 {
+	return netaddr_held_prefix(a, ifname, NULL, err, errlen);
+}
+
+int netaddr_held_prefix(const struct netaddr *a, char *ifname, unsigned *prefix,
+			char *err, size_t errlen)
+{
 	struct nl nl = { .fd = -1 };
 	char txt[NETADDR_STRLEN], what[128], kmsg[256], name[IF_NAMESIZE];
-	unsigned ifindex = 0;
+	unsigned ifindex = 0, plen = 0;
 	bool intr = false;
 	int attempt, r, e = 0, ret = -1;
 
@@ -598,7 +606,7 @@ int netaddr_held(const struct netaddr *a, char *ifname, char *err,
 				    strerror(e));
 			goto done;
 		}
-		r = addr_dump(&nl, a, &ifindex, &intr, kmsg, sizeof(kmsg));
+		r = addr_dump(&nl, a, &ifindex, &plen, &intr, kmsg, sizeof(kmsg));
 		if (r < 0) {
 			e = errno;
 			util_seterr(err, errlen, "%s: netlink: %s", what,
@@ -613,6 +621,8 @@ int netaddr_held(const struct netaddr *a, char *ifname, char *err,
 		if (ifindex && if_indextoname(ifindex, name)) {
 			if (ifname)
 				util_strlcpy(ifname, name, IF_NAMESIZE);
+			if (prefix)
+				*prefix = plen;
 			ret = 1;
 			goto done;
 		}

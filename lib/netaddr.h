@@ -94,6 +94,10 @@ int netaddr_del(const char *ifname, const struct netaddr *a, char *err,
 		size_t errlen);
 int netaddr_held(const struct netaddr *a, char *ifname, char *err,
 		 size_t errlen);
+/* netaddr_held that also says the prefix the address is configured with
+ * (prefix may be NULL), which netaddr_del needs. */
+int netaddr_held_prefix(const struct netaddr *a, char *ifname, unsigned *prefix,
+			char *err, size_t errlen);
 int netaddr_announce(const char *ifname, const struct netaddr *a, char *err,
 		     size_t errlen);
 int netaddr_probe(const char *ifname, const struct netaddr *a,

@@ -204,12 +204,16 @@ AGENT_NETNS=$nss start_agent src --key-file "$key" --listen "0.0.0.0:$sport"
 for _ in $(seq 100); do agent_log tgt | grep -q 'SPLIT BRAIN: .*source src' && break; sleep 0.1; done
 agent_log tgt | grep -q "SPLIT BRAIN: 10.77.0.100/24 is also answered for by $src_mac .*source src" ||
 	fail "split brain not logged (with the source's MAC): $(agent_log tgt | grep 'SPLIT BRAIN')"
+# The source hears it too: the target announces the address it holds.
+for _ in $(seq 50); do agent_log src | grep -q "SPLIT BRAIN: 10.77.0.100, held here on src0, is announced by $tgt_mac" && break; sleep 0.1; done
+agent_log src | grep -q "SPLIT BRAIN: 10.77.0.100, held here on src0, is announced by $tgt_mac" ||
+	fail "the returning source did not hear that its address is taken: $(agent_log src | grep 'SPLIT BRAIN')"
 ip -n "$nss" addr del 10.77.0.100/24 dev src0
 for _ in $(seq 100); do dtcl_at src -c 'STATUS 1' | grep -q 'Transmit state: *Restore Required' && break; sleep 0.1; done
 expect_rc 0 dtcl_at src -c 'STATUS 1'
 expect_out 'Transmit state: +Restore Required'
 expect_out 'restore required: tgt stood in for src'
-pass "the returning source is told: split brain logged, connection Restore Required"
+pass "split brain logged on both hosts (the returning source hears its address is taken); connection Restore Required"
 
 expect_rc 0 dtcl_at tgt -c 'FAILBACK src'
 for _ in $(seq 50); do ip -n "$nst" -br addr show tgt0 | grep -q '10\.77\.0\.100' || break; sleep 0.1; done
