@@ -813,6 +813,87 @@ done:
 	return ret;
 }
 
+/* Monitors written in ditto.conf (checked by conf_load): created, or their
+ * settings and addresses brought to what the file says; the state (failed
+ * over, addresses held) stays what monitors.conf remembers. */
+static void apply_conf(struct monitors *ms, const char *path)
+{
+	config_setting_t *list;
+	config_t cfg;
+
+	config_init(&cfg);
+	if (!config_read_file(&cfg, path) || !(list = config_lookup(&cfg, "monitors"))) {
+		config_destroy(&cfg);
+		return;
+	}
+	for (int i = 0; i < config_setting_length(list); i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i), *al;
+		const char *src, *items, *p;
+		struct monitor *m;
+		int v;
+
+		if (!config_setting_lookup_string(g, "source", &src))
+			continue;
+		m = find(ms, src);
+		if (!m)
+			m = monitor_add(ms, src);
+		if (config_setting_lookup_int(g, "interval", &v))
+			m->interval_ms = (uint32_t)v;
+		if (config_setting_lookup_int(g, "missed", &v))
+			m->missed = (uint32_t)v;
+		if (config_setting_lookup_bool(g, "manual", &v))
+			m->manual = v;
+		if (config_setting_lookup_string(g, "items", &items))
+			m->items_all = !strcmp(items, "all");
+		for (int k = 0; k < MONITOR_POSTFAILBACK; k++) {
+			char key[64];
+
+			if (!config_setting_lookup_string(g, script_keys[k], &p))
+				continue;
+			free(m->script[k]);
+			m->script[k] = util_xstrdup(p);
+			snprintf(key, sizeof(key), "%s_delay", script_keys[k]);
+			if (config_setting_lookup_bool(g, key, &v))
+				m->delay[k] = v;
+			snprintf(key, sizeof(key), "%s_timeout", script_keys[k]);
+			if (config_setting_lookup_int(g, key, &v))
+				m->timeout_s[k] = (unsigned)v;
+		}
+		al = config_setting_lookup(g, "addresses");
+		for (int j = 0; al && j < config_setting_length(al); j++) {
+			config_setting_t *ag = config_setting_get_elem(al, (unsigned)j);
+			const char *text, *adapter;
+			struct maddr *ad = NULL;
+			struct netaddr na;
+			char err[128];
+			int mon = 1;
+
+			if (!config_setting_lookup_string(ag, "address", &text) ||
+			    !config_setting_lookup_string(ag, "adapter", &adapter) ||
+			    netaddr_parse(text, &na, err, sizeof(err)) < 0)
+				continue;
+			config_setting_lookup_bool(ag, "monitored", &mon);
+			for (size_t k = 0; k < m->naddrs && !ad; k++)
+				if (netaddr_same(&m->addrs[k]->na, &na))
+					ad = m->addrs[k];
+			if (!ad) {
+				ad = maddr_add(m, &na, adapter, mon);
+			} else if (!ad->taken) {
+				ad->na = na;
+				netaddr_format(&na, ad->text, sizeof(ad->text));
+				util_strlcpy(ad->adapter, adapter, sizeof(ad->adapter));
+			}
+			ad->monitored = mon;
+			ad->interval_ms = config_setting_lookup_int(ag, "interval", &v) ? (uint32_t)v : m->interval_ms;
+			ad->missed = config_setting_lookup_int(ag, "missed", &v) ? (uint32_t)v : m->missed;
+		}
+		monitor_arm(m);
+		dtlog(DTLOG_INFO, 0, "Monitor of %s set from %s", m->source, path);
+	}
+	config_destroy(&cfg);
+	save(ms);
+}
+
 struct monitors *monitors_new(struct agent *a)
 {
 	struct monitors *ms = util_xcalloc(1, sizeof(*ms));
@@ -844,6 +925,8 @@ struct monitors *monitors_new(struct agent *a)
 		monitors_free(ms);
 		return NULL;
 	}
+	if (a->conf.monitors)
+		apply_conf(ms, a->conf_path);
 	return ms;
 }
 

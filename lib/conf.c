@@ -15,6 +15,7 @@
 #include <libconfig.h>
 
 #include "conf.h"
+#include "netaddr.h"
 #include "util.h"
 
 #ifndef DITTO_SYSCONFDIR
@@ -718,6 +719,135 @@ static const char *setting_file(const config_setting_t *s, const char *path)
 	return f ? f : path;
 }
 
+/* One optional integer of a monitors entry within [lo, hi]. */
+static int mon_int(const config_setting_t *g, const char *name, long long lo, long long hi,
+		   const char *path, char *err, size_t errlen)
+{
+	const config_setting_t *v = config_setting_get_member(g, name);
+	long long x;
+
+	if (!v)
+		return 0;
+	x = config_setting_get_int64(v);
+	if ((config_setting_type(v) != CONFIG_TYPE_INT && config_setting_type(v) != CONFIG_TYPE_INT64) ||
+	    x < lo || x > hi) {
+		util_seterr(err, errlen, "%s:%d: monitors: %s must be an integer from %lld to %lld",
+			    setting_file(v, path), (int)config_setting_source_line(v), name, lo, hi);
+		return -1;
+	}
+	return 0;
+}
+
+/* The failover monitors a target keeps (see agent/monitor.h): checked here
+ * so that a bad entry stops the agent with its line, like any setting. */
+static int check_monitors(const config_setting_t *list, const char *path, char *err, size_t errlen)
+{
+	static const char *const mkeys[] = {
+		"source", "addresses", "interval", "missed", "manual", "items",
+		"prefailover", "prefailover_delay", "prefailover_timeout",
+		"postfailover", "postfailover_delay", "postfailover_timeout",
+		"prefailback", "prefailback_delay", "prefailback_timeout",
+	};
+	static const char *const akeys[] = { "address", "adapter", "monitored", "interval", "missed" };
+	int line = (int)config_setting_source_line(list);
+
+	if (config_setting_type(list) != CONFIG_TYPE_LIST) {
+		util_seterr(err, errlen, "%s:%d: 'monitors' must be a list ( { ... }, ... )", path, line);
+		return -1;
+	}
+	for (int i = 0; i < config_setting_length(list); i++) {
+		const config_setting_t *g = config_setting_get_elem(list, (unsigned)i), *al;
+		const char *src = NULL, *items = NULL;
+
+		line = (int)config_setting_source_line(g);
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+			util_seterr(err, errlen, "%s:%d: monitors: each entry must be a group { ... }", path, line);
+			return -1;
+		}
+		for (int k = 0; k < config_setting_length(g); k++) {
+			const config_setting_t *m = config_setting_get_elem(g, (unsigned)k);
+			size_t w;
+
+			for (w = 0; w < UTIL_ARRAY_SIZE(mkeys) && strcmp(config_setting_name(m), mkeys[w]); w++)
+				;
+			if (w == UTIL_ARRAY_SIZE(mkeys)) {
+				util_seterr(err, errlen, "%s:%d: monitors: unknown key '%s'", path,
+					    (int)config_setting_source_line(m), config_setting_name(m));
+				return -1;
+			}
+			if (strstr(config_setting_name(m), "failover") || strstr(config_setting_name(m), "failback")) {
+				const char *sp = config_setting_get_string(m);
+
+				if (!strchr(config_setting_name(m), '_') && (!sp || sp[0] != '/')) {
+					util_seterr(err, errlen, "%s:%d: monitors: %s must be an absolute path", path,
+						    (int)config_setting_source_line(m), config_setting_name(m));
+					return -1;
+				}
+			}
+		}
+		if (!config_setting_lookup_string(g, "source", &src) || !*src) {
+			util_seterr(err, errlen, "%s:%d: monitors: source = \"agent name\" is needed", path, line);
+			return -1;
+		}
+		if (config_setting_lookup_string(g, "items", &items) && strcmp(items, "monitored") && strcmp(items, "all")) {
+			util_seterr(err, errlen, "%s:%d: monitors: items must be \"monitored\" or \"all\"", path, line);
+			return -1;
+		}
+		if (mon_int(g, "interval", 50, 3600000, path, err, errlen) < 0 ||
+		    mon_int(g, "missed", 1, 1000, path, err, errlen) < 0 ||
+		    mon_int(g, "prefailover_timeout", 0, 86400, path, err, errlen) < 0 ||
+		    mon_int(g, "postfailover_timeout", 0, 86400, path, err, errlen) < 0 ||
+		    mon_int(g, "prefailback_timeout", 0, 86400, path, err, errlen) < 0)
+			return -1;
+		al = config_setting_get_member(g, "addresses");
+		if (!al || config_setting_type(al) != CONFIG_TYPE_LIST) {
+			util_seterr(err, errlen, "%s:%d: monitors: addresses = ( { address = \"ip/prefix\"; adapter = \"dev\"; } ) is needed",
+				    path, line);
+			return -1;
+		}
+		for (int j = 0; j < config_setting_length(al); j++) {
+			const config_setting_t *ag = config_setting_get_elem(al, (unsigned)j);
+			const char *text = NULL, *adapter = NULL;
+			struct netaddr na;
+			char msg[256];
+
+			line = (int)config_setting_source_line(ag);
+			if (config_setting_type(ag) != CONFIG_TYPE_GROUP) {
+				util_seterr(err, errlen, "%s:%d: monitors: each address must be a group { ... }", path, line);
+				return -1;
+			}
+			for (int k = 0; k < config_setting_length(ag); k++) {
+				const config_setting_t *m = config_setting_get_elem(ag, (unsigned)k);
+				size_t w;
+
+				for (w = 0; w < UTIL_ARRAY_SIZE(akeys) && strcmp(config_setting_name(m), akeys[w]); w++)
+					;
+				if (w == UTIL_ARRAY_SIZE(akeys)) {
+					util_seterr(err, errlen, "%s:%d: monitors: unknown address key '%s'", path,
+						    (int)config_setting_source_line(m), config_setting_name(m));
+					return -1;
+				}
+			}
+			if (!config_setting_lookup_string(ag, "address", &text) ||
+			    netaddr_parse(text, &na, msg, sizeof(msg)) < 0) {
+				util_seterr(err, errlen, "%s:%d: monitors: %s", path, line,
+					    text ? msg : "address = \"ip/prefix\" is needed");
+				return -1;
+			}
+			if (!config_setting_lookup_string(ag, "adapter", &adapter) || !*adapter ||
+			    strlen(adapter) >= 16) {
+				util_seterr(err, errlen, "%s:%d: monitors: adapter = \"dev\" (the interface that takes %s over) is needed",
+					    path, line, text);
+				return -1;
+			}
+			if (mon_int(ag, "interval", 50, 3600000, path, err, errlen) < 0 ||
+			    mon_int(ag, "missed", 1, 1000, path, err, errlen) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
 /* Applies every setting of cfg to c, stopping at the first bad one. */
 static int apply_config(struct conf *c, config_t *cfg, const char *path,
 			char *err, size_t errlen)
@@ -731,6 +861,12 @@ static int apply_config(struct conf *c, config_t *cfg, const char *path,
 		config_setting_t *g = config_setting_get_elem(root, (unsigned)i);
 		const char *gname = config_setting_name(g);
 
+		if (gname && !strcmp(gname, "monitors")) {
+			if (check_monitors(g, setting_file(g, path), err, errlen) < 0)
+				return -1;
+			c->monitors = true;
+			continue;
+		}
 		if (!gname || !is_group(gname)) {
 			util_seterr(err, errlen, "%s:%d: unknown group '%s'",
 			       setting_file(g, path),

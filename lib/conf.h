@@ -65,6 +65,8 @@ struct conf {
 	struct {
 		bool checksum_all;    /* CHECKSUM mirrors compare every file */
 	} mirror;
+	bool monitors;                /* the file has a (checked) monitors list,
+					 which agent/monitor.c reads from it */
 	struct {
 		char *log_name;       /* "<repset> " + this, in agent.log_dir */
 		uint64_t log_max_length;

@@ -61,6 +61,18 @@ key="$IT_DIR/peer.key"
 tport=$(free_port)
 sport=$(free_port)
 AGENT_NETNS=$nss start_agent src --key-file "$key" --listen "0.0.0.0:$sport"
+# A second monitor comes from the target's ditto.conf.
+mkdir -p "$(agent_dir tgt)"
+cat >"$(agent_dir tgt)/ditto.conf" <<CONF
+agent = { plugin_dir = "$DITTO_BUILDDIR/plugins/.libs"; };
+monitors = (
+  { source = "other"; interval = 200; missed = 2;
+    addresses = ( { address = "10.77.0.200/24"; adapter = "tgt0"; } ); }
+);
+CONF
+printf 'monitors = ( { source = "x"; addresses = ( { address = "10.77.0.300/24"; adapter = "tgt0"; } ); } );\n' >"$IT_DIR/bad.conf"
+expect_rc 1 "$DITTOD" -t -c "$IT_DIR/bad.conf"
+expect_out 'bad.conf:1: monitors: invalid address "10.77.0.300/24"'
 AGENT_NETNS=$nst start_agent tgt --key-file "$key" --listen "10.77.0.2:$tport"
 
 data="$IT_DIR/data"
@@ -93,7 +105,13 @@ expect_out '10\.77\.0\.100/24 on tgt0: every 100 ms, 3 missed; time to fail 0\.[
 expect_out 'PREFAILBACK script: .*/preback \(waited for\), timeout 1 s'
 expect_rc 0 dtcl_at tgt -c 'STATUS'
 expect_out '^Monitor: +src monitoring, time to fail 0\.[0-9]+ s \((green|yellow)\)'
-pass "monitor configured; the source answers: time to fail counts down and resets"
+expect_rc 0 dtcl_at tgt -c 'MONITOR LIST'
+expect_out '10\.77\.0\.200/24 on tgt0: every 200 ms, 2 missed'
+for _ in $(seq 30); do agent_log tgt | grep -q 'user intervention is required (source other;' && break; sleep 0.1; done
+expect_rc 0 dtcl_at tgt -c 'MONITOR LIST'
+expect_out 'Monitor other: failed'
+ip -n "$nst" -br addr show tgt0 | grep -q '10\.77\.0\.200' && fail "a manual monitor took an address by itself"
+pass "monitors from commands and from ditto.conf (a bad one refused with its line); time to fail counts down and resets"
 
 # Capture the source's genuine answers from inside its namespace, for a
 # replay later.
@@ -120,8 +138,8 @@ it_on_exit "kill $sniffer"
 # Manual intervention (the default): the failed source waits for FAILOVER.
 sleep 1
 kill -STOP "$PID_src"
-for _ in $(seq 50); do agent_log tgt | grep -q 'Failover condition has been met' && break; sleep 0.1; done
-agent_log tgt | grep -q 'Failover condition has been met and user intervention is required' || fail "message 100 not logged"
+for _ in $(seq 50); do agent_log tgt | grep -q 'user intervention is required (source src;' && break; sleep 0.1; done
+agent_log tgt | grep -q 'Failover condition has been met and user intervention is required (source src;' || fail "message 100 not logged"
 sleep 1
 ip -n "$nst" -br addr show tgt0 | grep -q '10\.77\.0\.100' && fail "manual mode took the address without FAILOVER"
 expect_rc 0 dtcl_at tgt -c 'MONITOR LIST'

@@ -262,6 +262,22 @@ static void expect_bad(const char *name, int line, const char *what)
 }
 
 Test(conf_bad, unknown_key) { expect_bad("bad-unknown-key.conf", 4, "queue.memroy"); }
+Test(conf_bad, monitor_address) { expect_bad("bad-monitor-address.conf", 5, "192.0.2.300/24"); }
+Test(conf_bad, monitor_key) { expect_bad("bad-monitor-key.conf", 4, "unknown key 'adresses'"); }
+Test(conf_bad, monitor_interval) { expect_bad("bad-monitor-interval.conf", 4, "interval must be an integer from 50"); }
+
+Test(conf, monitors_list_is_checked_and_flagged)
+{
+	struct conf c;
+	char err[512] = "", *path = fixture("good-monitors.conf");
+
+	conf_init_defaults(&c);
+	cr_assert_not(c.monitors);
+	cr_assert_eq(conf_load(&c, path, false, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.monitors);
+	conf_free(&c);
+	free(path);
+}
 Test(conf_bad, unknown_group) { expect_bad("bad-unknown-group.conf", 5, "qeueu"); }
 Test(conf_bad, not_a_group) { expect_bad("bad-not-group.conf", 3, "'log'"); }
 Test(conf_bad, wrong_type_bool) { expect_bad("bad-wrong-type.conf", 4, "log.syslog"); }
