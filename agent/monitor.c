@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,6 +42,8 @@
 #define SPLIT_EVERY_MS 2000u   /* ARP probe of held addresses while failed over */
 #define SPLIT_PROBE_MS 100u
 #define SPLIT_LOG_EVERY_MS 60000u /* the same conflict logged again after */
+#define RUN_EVERY_MS 1000u
+#define RUN_TRIES 600u          /* 10 minutes for the source's agent to be back */
 
 enum mon_state {
 	MON_STOPPED,
@@ -100,6 +103,11 @@ struct monitor {
 	unsigned announces_left;
 	struct evloop_timer *announce_timer;
 	struct evloop_timer *split_timer;   /* probes while failed over */
+	/* The POSTFAILBACK request to the source's agent, repeated until it
+	 * acknowledges (HB_RUN_ACK) or RUN_TRIES run out. */
+	uint64_t run_nonce;
+	unsigned run_tries;
+	struct evloop_timer *run_timer;
 	struct monitor *next;
 };
 
@@ -111,6 +119,8 @@ struct monitors {
 	int arp_fd;         /* gratuitous ARPs for our addresses; -1: none */
 	uint8_t last_spa[4], last_sha[6]; /* the conflict logged last, and when */
 	uint64_t last_ms;
+	uint64_t ran[16];   /* HB_RUN nonces handled here (repeats are acked) */
+	unsigned ran_next;
 	char *path;
 	uint64_t answered;
 };
@@ -195,13 +205,13 @@ static uint64_t now_ms(const struct monitors *ms)
 	return evloop_now_ms(ms->a->loop);
 }
 
-static void send_request(struct maddr *ad)
+/* The source's heartbeat port at ad, for our socket's family; 0 if it
+ * cannot be reached from it (IPv6 without IPv6 here). */
+static socklen_t addr_dest(const struct maddr *ad, struct sockaddr_storage *out)
 {
 	struct monitors *ms = ad->m->ms;
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	uint8_t buf[HB_PACKET_MAX];
-	int n;
 
 	memset(&ss, 0, sizeof(ss));
 	if (ad->na.family == AF_INET && ms->family == AF_INET) {
@@ -226,11 +236,172 @@ static void send_request(struct maddr *ad)
 		}
 		sl = sizeof(*sin6);
 	} else {
-		return; /* an IPv6 address without IPv6 here */
+		return 0;
 	}
+	*out = ss;
+	return sl;
+}
+
+static void send_request(struct maddr *ad)
+{
+	struct monitors *ms = ad->m->ms;
+	struct sockaddr_storage ss;
+	socklen_t sl = addr_dest(ad, &ss);
+	uint8_t buf[HB_PACKET_MAX];
+	int n;
+
+	if (!sl)
+		return;
 	n = hb_watch_request(&ad->w, buf, sizeof(buf), ms->a->conf.agent.name, ms->a->key, ms->a->keylen);
 	if (n > 0 && ms->req_fd >= 0)
 		sendto(ms->req_fd, buf, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
+}
+
+/* --------------------------------------------- post-failback on the source */
+
+static void run_stop(struct monitor *m)
+{
+	if (m->run_timer)
+		evloop_timer_cancel(m->ms->a->loop, m->run_timer);
+	m->run_timer = NULL;
+	m->run_nonce = 0;
+}
+
+static void run_tick(struct evloop *loop, struct evloop_timer *t, void *arg)
+{
+	struct monitor *m = arg;
+	struct monitors *ms = m->ms;
+	uint8_t buf[HB_PACKET_MAX];
+	int n;
+
+	(void)loop;
+	(void)t;
+	if (++m->run_tries > RUN_TRIES) {
+		dtlog_event(DTLOG_WARNING, 0, "Failback of %s: its agent did not take the POSTFAILBACK request (%s) in %u s; run it there by hand",
+			    m->source, m->script[MONITOR_POSTFAILBACK], RUN_TRIES * RUN_EVERY_MS / 1000);
+		run_stop(m);
+		return;
+	}
+	n = hb_encode_run(buf, sizeof(buf), ms->a->conf.agent.name, m->run_nonce, m->run_tries,
+			  m->script[MONITOR_POSTFAILBACK], ms->a->key, ms->a->keylen);
+	for (size_t i = 0; n > 0 && ms->req_fd >= 0 && i < m->naddrs; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = addr_dest(m->addrs[i], &ss);
+
+		if (sl)
+			sendto(ms->req_fd, buf, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
+	}
+}
+
+/* Asks the source's agent, once it is back, to run the post-failback
+ * script; the request is repeated until it acknowledges. */
+static void run_request(struct monitor *m)
+{
+	run_stop(m);
+	if (!m->script[MONITOR_POSTFAILBACK])
+		return;
+	if (getrandom(&m->run_nonce, sizeof(m->run_nonce), 0) != sizeof(m->run_nonce) || !m->run_nonce)
+		m->run_nonce = (uint64_t)evloop_now_ms(m->ms->a->loop) | 1;
+	m->run_tries = 0;
+	m->run_timer = evloop_timer_add(m->ms->a->loop, 0, RUN_EVERY_MS, run_tick, m);
+	dtlog(DTLOG_INFO, 0, "Failback of %s: asking its agent to run %s", m->source, m->script[MONITOR_POSTFAILBACK]);
+}
+
+static void on_run_ack(struct monitors *ms, const struct hb_msg *msg)
+{
+	struct monitor *m = find(ms, msg->name);
+
+	if (!m || !m->run_nonce || msg->nonce != m->run_nonce)
+		return;
+	dtlog_event(DTLOG_INFO, 0, "Failback of %s: its agent took the POSTFAILBACK request (%s)", m->source,
+		    m->script[MONITOR_POSTFAILBACK]);
+	run_stop(m);
+}
+
+struct srun {
+	char *target, *path;
+};
+
+static void srun_line(void *ctx, bool is_stderr, const char *line)
+{
+	struct srun *r = ctx;
+
+	dtlog(DTLOG_INFO, 0, "Post-failback script for %s %s: %s", r->target, is_stderr ? "error output" : "output", line);
+}
+
+static void srun_done(void *ctx, const struct script_result *res)
+{
+	struct srun *r = ctx;
+	char how[256];
+
+	script_result_describe(res, how, sizeof(how));
+	dtlog(res->how == SCRIPT_EXITED && res->status == 0 ? DTLOG_INFO : DTLOG_WARNING, 0,
+	      "Post-failback script %s asked by %s %s", r->path, r->target, how);
+	free(r->target);
+	free(r->path);
+	free(r);
+}
+
+/* Is path (resolved) inside dir (resolved)? */
+static bool inside(const char *path, const char *dir)
+{
+	char *rp = realpath(path, NULL), *rd = realpath(dir, NULL);
+	size_t n = rd ? strlen(rd) : 0;
+	bool ok = rp && rd && !strncmp(rp, rd, n) && rp[n] == '/';
+
+	free(rp);
+	free(rd);
+	return ok;
+}
+
+/* A target that failed back asks us to run our post-failback script. Only
+ * programs in agent.script_dir that pass script_check run; each request
+ * (nonce) runs once however often it is repeated; every one is acked. */
+static void on_run(struct monitors *ms, const struct hb_msg *msg, const struct sockaddr_storage *from,
+		   socklen_t fl)
+{
+	struct agent *a = ms->a;
+	uint8_t buf[HB_PACKET_MAX];
+	char err[512];
+	bool seen = false;
+	int n;
+
+	for (unsigned i = 0; i < UTIL_ARRAY_SIZE(ms->ran); i++)
+		seen = seen || ms->ran[i] == msg->nonce;
+	if (!seen && msg->nonce) {
+		ms->ran[ms->ran_next++ % UTIL_ARRAY_SIZE(ms->ran)] = msg->nonce;
+		if (!inside(msg->path, a->conf.agent.script_dir)) {
+			dtlog_event(DTLOG_ERROR, 0, "Post-failback script %s asked by %s refused: not in agent.script_dir (%s)",
+				    msg->path, msg->name, a->conf.agent.script_dir);
+		} else {
+			const char *args[3] = { "POSTFAILBACK", a->conf.agent.name, msg->name };
+			char *env[3];
+			struct srun *r = util_xcalloc(1, sizeof(*r));
+
+			r->target = util_xstrdup(msg->name);
+			r->path = util_xstrdup(msg->path);
+			env[0] = util_xstrdup("DITTO_EVENT=POSTFAILBACK");
+			env[1] = util_xasprintf("DITTO_SOURCE=%s", a->conf.agent.name);
+			env[2] = util_xasprintf("DITTO_TARGET=%s", msg->name);
+			if (!script_start(a->loop, msg->path, args, 3, (const char *const *)env, 3,
+					  SCRIPT_TIMEOUT_DEFAULT * 1000u, srun_line, srun_done, r, err, sizeof(err))) {
+				dtlog_event(DTLOG_ERROR, 0, "Post-failback script %s asked by %s refused: %s", msg->path,
+					    msg->name, err);
+				free(r->target);
+				free(r->path);
+				free(r);
+			} else {
+				dtlog_event(DTLOG_INFO, 0, "Post-failback script %s started (failback from %s)", msg->path,
+					    msg->name);
+			}
+			for (int i = 0; i < 3; i++)
+				free(env[i]);
+		}
+	}
+	n = hb_encode(buf, sizeof(buf), HB_RUN_ACK, a->conf.agent.name, msg->nonce, ++ms->answered,
+		      a->key, a->keylen);
+	if (n > 0)
+		sendto(ms->resp_fd, buf, (size_t)n, MSG_DONTWAIT, (const struct sockaddr *)from, fl);
 }
 
 static void failover_begin(struct monitor *m, bool by_command);
@@ -346,8 +517,12 @@ static void on_packet(struct evloop *loop, int fd, unsigned events, void *arg)
 			continue;
 		if (fd == ms->resp_fd && msg.type == HB_REQUEST)
 			on_request(ms, &msg, &from, fl);
+		else if (fd == ms->resp_fd && msg.type == HB_RUN)
+			on_run(ms, &msg, &from, fl);
 		else if (fd == ms->req_fd && msg.type == HB_RESPONSE)
 			on_response(ms, &msg);
+		else if (fd == ms->req_fd && msg.type == HB_RUN_ACK)
+			on_run_ack(ms, &msg);
 	}
 }
 
@@ -666,6 +841,7 @@ static void failback_release(struct monitor *m)
 	dtlog_event(DTLOG_INFO, 0, "Failback of %s complete; %s", m->source,
 		    m->keep_monitoring ? "monitoring goes on" : "monitoring stopped");
 	monitor_arm(m);
+	run_request(m);
 	save(m->ms);
 }
 
@@ -694,6 +870,8 @@ static void monitor_free(struct monitor *m)
 		evloop_timer_cancel(ms->a->loop, m->announce_timer);
 	if (m->split_timer)
 		evloop_timer_cancel(ms->a->loop, m->split_timer);
+	if (m->run_timer)
+		evloop_timer_cancel(ms->a->loop, m->run_timer);
 	for (int i = 0; i < MONITOR_SCRIPTS; i++)
 		free(m->script[i]);
 	free(m->source);
@@ -845,7 +1023,7 @@ static void apply_conf(struct monitors *ms, const char *path)
 			m->manual = v;
 		if (config_setting_lookup_string(g, "items", &items))
 			m->items_all = !strcmp(items, "all");
-		for (int k = 0; k < MONITOR_POSTFAILBACK; k++) {
+		for (int k = 0; k < MONITOR_SCRIPTS; k++) {
 			char key[64];
 
 			if (!config_setting_lookup_string(g, script_keys[k], &p))
@@ -1134,20 +1312,17 @@ int monitors_script(struct monitors *ms, enum monitor_script which, const char *
 
 	if (!m)
 		return -1;
-	if (which == MONITOR_POSTFAILBACK) {
-		/* It belongs on the source once its agent is back, which
-		 * needs a request this version does not have. */
-		util_buf_puts(msg, "POSTFAILBACK scripts are not supported yet (they run on the source after failback)\n");
-		return -1;
-	}
 	if (!path || !*path) {
 		free(m->script[which]);
 		m->script[which] = NULL;
 		util_buf_printf(msg, "Monitor of %s: no %s script\n", m->source, script_names[which]);
 		return save(ms);
 	}
-	if (script_check(path, err, sizeof(err)) < 0) {
-		util_buf_printf(msg, "script refused: %s\n", err);
+	/* POSTFAILBACK runs on the source: its agent checks it there. */
+	if (which == MONITOR_POSTFAILBACK ? path[0] != '/' || strlen(path) > HB_PATH_MAX :
+					    script_check(path, err, sizeof(err)) < 0) {
+		util_buf_printf(msg, "script refused: %s\n",
+				which == MONITOR_POSTFAILBACK ? "POSTFAILBACK needs an absolute path on the source" : err);
 		return -1;
 	}
 	if (timeout_s < 0)

@@ -20,9 +20,12 @@
  * go on, and held addresses are ARP-probed every 2 s: another host answering
  * for one (the source back with its old configuration) is a split brain,
  * logged loudly and announced again so that host's agent hears it too (every
- * agent logs a gratuitous ARP from another MAC for an address it holds). FAILBACK runs PREFAILBACK (DELAY
- * waits), removes the addresses it added, and goes on monitoring (or stops,
- * with STOP). Scripts run through agent/script.c (no shell) with the
+ * agent logs a gratuitous ARP from another MAC for an address it holds).
+ * FAILBACK runs PREFAILBACK (DELAY waits), removes the addresses it added,
+ * goes on monitoring (or stops, with STOP), and asks the source's agent
+ * (HB_RUN, repeated until it is back and acks) to run the POSTFAILBACK
+ * script, which that agent runs once and only from its agent.script_dir.
+ * Scripts run through agent/script.c (no shell) with the
  * arguments event, source, target and the environment DITTO_EVENT,
  * DITTO_SOURCE, DITTO_TARGET and DITTO_ADDRESSES ("ip/prefix@adapter ..."),
  * killed after their timeout (default 300 s); their output goes to the log.

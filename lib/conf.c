@@ -89,6 +89,8 @@ static const struct keydef keys[] = {
 	      "Group whose members may run every command"),
 	K_STR("agent.monitor_group", "dtmon", KF_NONEMPTY, agent.monitor_group,
 	      "Group whose members may read status, statistics and logs"),
+	K_STR("agent.script_dir", DITTO_SYSCONFDIR "/ditto/scripts", KF_NONEMPTY | CONF_RUNTIME, agent.script_dir,
+	      "Directory a post-failback script a target asks this agent to run must be in"),
 
 	K_SIZE("log.max_length", "1M", "4K..", CONF_RUNTIME, log.max_length,
 	       "Size at which the current dtlog file is rotated"),
@@ -747,6 +749,7 @@ static int check_monitors(const config_setting_t *list, const char *path, char *
 		"prefailover", "prefailover_delay", "prefailover_timeout",
 		"postfailover", "postfailover_delay", "postfailover_timeout",
 		"prefailback", "prefailback_delay", "prefailback_timeout",
+		"postfailback",
 	};
 	static const char *const akeys[] = { "address", "adapter", "monitored", "interval", "missed" };
 	int line = (int)config_setting_source_line(list);

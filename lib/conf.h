@@ -45,6 +45,7 @@ struct conf {
 		char *plugin_dir;
 		char *admin_group;
 		char *monitor_group;
+		char *script_dir;     /* post-failback scripts asked by a target */
 	} agent;
 	struct {
 		uint64_t max_length;

@@ -21,10 +21,12 @@
 
 #define LABEL_REQUEST "ditto-hb-request"
 #define LABEL_RESPONSE "ditto-hb-response"
+#define LABEL_RUN "ditto-hb-run"
+#define LABEL_RUN_ACK "ditto-hb-run-ack"
 
 /* A name valid in a heartbeat is valid on the agent connection and back. */
 _Static_assert(HB_NAME_MAX == WIRE_NAME_MAX, "agent names differ");
-_Static_assert(HB_FIXED_LEN + HB_NAME_MAX <= HB_PACKET_MAX,
+_Static_assert(HB_FIXED_LEN + HB_NAME_MAX + 2 + HB_PATH_MAX <= HB_PACKET_MAX,
 	       "largest packet does not fit HB_PACKET_MAX");
 
 /* ---- byte order ---------------------------------------------------------- */
@@ -83,7 +85,18 @@ _Static_assert(sizeof(version_msg) / sizeof(version_msg[0]) == 256,
 
 static bool type_ok(unsigned type)
 {
-	return type == HB_REQUEST || type == HB_RESPONSE;
+	return type >= HB_REQUEST && type <= HB_RUN_ACK;
+}
+
+/* A path a peer may ask us to run: absolute, printable. */
+static bool path_ok(const uint8_t *s, size_t n)
+{
+	if (n < 2 || n > HB_PATH_MAX || s[0] != '/')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
 }
 
 /* The name ends up in logs and status output: no control bytes, so a peer
@@ -111,8 +124,9 @@ static bool key_ok(const uint8_t *key, size_t keylen)
 static int hb_mac(const uint8_t *key, size_t keylen, unsigned type,
 		  const uint8_t *p, size_t n, uint8_t mac[HB_MAC_LEN])
 {
-	uint8_t t[sizeof(LABEL_RESPONSE) + HB_PACKET_MAX];
-	const char *label = type == HB_REQUEST ? LABEL_REQUEST : LABEL_RESPONSE;
+	uint8_t t[sizeof(LABEL_RUN_ACK) + HB_PACKET_MAX];
+	const char *label = type == HB_REQUEST ? LABEL_REQUEST : type == HB_RESPONSE ? LABEL_RESPONSE :
+			    type == HB_RUN ? LABEL_RUN : LABEL_RUN_ACK;
 	size_t l = strlen(label);
 	unsigned int mlen = 0;
 
@@ -126,21 +140,24 @@ static int hb_mac(const uint8_t *key, size_t keylen, unsigned type,
 	return 0;
 }
 
-int hb_encode(uint8_t *buf, size_t cap, enum hb_type type, const char *name,
-	      uint64_t nonce, uint64_t seq, const uint8_t *key, size_t keylen)
+static int encode(uint8_t *buf, size_t cap, enum hb_type type, const char *name,
+		  uint64_t nonce, uint64_t seq, const char *path, const uint8_t *key,
+		  size_t keylen)
 {
-	size_t n, len;
+	size_t n, pn = 0, len;
 
-	if (!name || !type_ok(type) || !key_ok(key, keylen)) {
+	if (!name || !type_ok(type) || !key_ok(key, keylen) || (type == HB_RUN) != !!path) {
 		errno = EINVAL;
 		return -1;
 	}
 	n = strnlen(name, HB_NAME_MAX + 1);
-	if (!name_ok((const uint8_t *)name, n)) {
+	if (path)
+		pn = strnlen(path, HB_PATH_MAX + 1);
+	if (!name_ok((const uint8_t *)name, n) || (path && !path_ok((const uint8_t *)path, pn))) {
 		errno = EINVAL;
 		return -1;
 	}
-	len = HB_FIXED_LEN + n;
+	len = HB_FIXED_LEN + n + (path ? 2 + pn : 0);
 	if (!buf || cap < len) {
 		errno = ENOSPC;
 		return -1;
@@ -152,6 +169,10 @@ int hb_encode(uint8_t *buf, size_t cap, enum hb_type type, const char *name,
 	memcpy(buf + HB_HDR_LEN, name, n);
 	wr64(buf + HB_HDR_LEN + n, nonce);
 	wr64(buf + HB_HDR_LEN + n + 8, seq);
+	if (path) {
+		wr16(buf + HB_HDR_LEN + n + 16, (uint16_t)pn);
+		memcpy(buf + HB_HDR_LEN + n + 18, path, pn);
+	}
 	if (hb_mac(key, keylen, type, buf, len - HB_MAC_LEN,
 		   buf + len - HB_MAC_LEN) < 0) {
 		errno = EIO;
@@ -160,13 +181,29 @@ int hb_encode(uint8_t *buf, size_t cap, enum hb_type type, const char *name,
 	return (int)len;
 }
 
+int hb_encode(uint8_t *buf, size_t cap, enum hb_type type, const char *name,
+	      uint64_t nonce, uint64_t seq, const uint8_t *key, size_t keylen)
+{
+	return encode(buf, cap, type, name, nonce, seq, NULL, key, keylen);
+}
+
+int hb_encode_run(uint8_t *buf, size_t cap, const char *name, uint64_t nonce,
+		  uint64_t seq, const char *path, const uint8_t *key, size_t keylen)
+{
+	if (!path) {
+		errno = EINVAL;
+		return -1;
+	}
+	return encode(buf, cap, HB_RUN, name, nonce, seq, path, key, keylen);
+}
+
 int hb_decode(const uint8_t *buf, size_t len, const uint8_t *key,
 	      size_t keylen, struct hb_msg *out, const char **why)
 {
 	uint8_t mac[HB_MAC_LEN];
 	const char *msg = NULL;
 	unsigned type;
-	size_t n;
+	size_t n, pn = 0, extra = 0;
 	int ret = -1;
 
 	if (!key_ok(key, keylen)) {
@@ -197,9 +234,21 @@ int hb_decode(const uint8_t *buf, size_t len, const uint8_t *key,
 		msg = "bad name length";
 		goto done;
 	}
-	if (len != HB_FIXED_LEN + n) {
-		msg = len < HB_FIXED_LEN + n ? "packet truncated" :
-					       "trailing bytes after packet";
+	if (type == HB_RUN) {
+		if (len < HB_FIXED_LEN + n + 2) {
+			msg = "packet truncated";
+			goto done;
+		}
+		pn = rd16(buf + HB_HDR_LEN + n + 16);
+		if (pn < 2 || pn > HB_PATH_MAX) {
+			msg = "bad path length";
+			goto done;
+		}
+		extra = 2 + pn;
+	}
+	if (len != HB_FIXED_LEN + n + extra) {
+		msg = len < HB_FIXED_LEN + n + extra ? "packet truncated" :
+						       "trailing bytes after packet";
 		goto done;
 	}
 	if (hb_mac(key, keylen, type, buf, len - HB_MAC_LEN, mac) < 0) {
@@ -215,12 +264,18 @@ int hb_decode(const uint8_t *buf, size_t len, const uint8_t *key,
 		msg = "control character in name";
 		goto done;
 	}
+	if (type == HB_RUN && !path_ok(buf + HB_HDR_LEN + n + 18, pn)) {
+		msg = "bad path";
+		goto done;
+	}
 	if (out) {
 		out->type = (enum hb_type)type;
 		memcpy(out->name, buf + HB_HDR_LEN, n);
 		out->name[n] = '\0';
 		out->nonce = rd64(buf + HB_HDR_LEN + n);
 		out->seq = rd64(buf + HB_HDR_LEN + n + 8);
+		memcpy(out->path, buf + HB_HDR_LEN + n + 18, pn);
+		out->path[pn] = '\0';
 	}
 	ret = 0;
 done:

@@ -8,7 +8,9 @@
  *   bytes, no NUL, no control byte) | u64 nonce | u64 seq | 32-byte MAC
  *   where MAC = HMAC-SHA256(key, label || every byte before the MAC) and the
  *   label is "ditto-hb-request" for a request and "ditto-hb-response" for a
- *   response, so an attacker can never reflect a request back as a response.
+ *   response ("ditto-hb-run", "ditto-hb-run-ack" for HB_RUN and its ack), so
+ *   an attacker can never reflect one kind as another. HB_RUN carries a path
+ *   after seq (see hb_encode_run).
  *   name is the sender's agent name; a request carries a fresh random nonce,
  *   a response echoes the request's nonce; seq is the sender's own counter,
  *   informational only. The key is the same pre-shared key as the agent
@@ -37,16 +39,21 @@
 
 #define HB_VERSION 1
 #define HB_NAME_MAX 255 /* same as WIRE_NAME_MAX in lib/wire.h */
-#define HB_PACKET_MAX 512
+#define HB_PATH_MAX 512
+#define HB_PACKET_MAX 1024
 #define HB_OUTSTANDING 16
 
-enum hb_type { HB_REQUEST = 1, HB_RESPONSE = 2 };
+/* HB_RUN: a target that failed back asks the source's agent to run its
+ * post-failback script (path); HB_RUN_ACK echoes the nonce once it has the
+ * request (the target repeats HB_RUN until then). */
+enum hb_type { HB_REQUEST = 1, HB_RESPONSE = 2, HB_RUN = 3, HB_RUN_ACK = 4 };
 
 struct hb_msg {
 	enum hb_type type;
 	char name[HB_NAME_MAX + 1]; /* the sender's agent name, NUL-terminated */
 	uint64_t nonce; /* request: fresh random; response: the request's, echoed */
 	uint64_t seq;   /* sender's counter, informational */
+	char path[HB_PATH_MAX + 1]; /* HB_RUN only; "" otherwise */
 };
 
 /* Encodes one packet into buf (cap bytes). Returns the packet length, or -1
@@ -54,6 +61,11 @@ struct hb_msg {
  * a control byte, no key) or ENOSPC (cap too small). */
 int hb_encode(uint8_t *buf, size_t cap, enum hb_type type, const char *name,
 	      uint64_t nonce, uint64_t seq, const uint8_t *key, size_t keylen);
+/* An HB_RUN packet: as above with, before the MAC, u16 path length | path
+ * (absolute, 2..HB_PATH_MAX bytes, no control byte). hb_encode refuses
+ * HB_RUN (EINVAL): it has no path. */
+int hb_encode_run(uint8_t *buf, size_t cap, const char *name, uint64_t nonce,
+		  uint64_t seq, const char *path, const uint8_t *key, size_t keylen);
 
 /* Decodes exactly len bytes. Strict: exact length, known version (else *why
  * is "version N not spoken"), known type, name length 1..HB_NAME_MAX, no NUL

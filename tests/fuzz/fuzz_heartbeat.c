@@ -63,7 +63,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (why || size > HB_PACKET_MAX || memchr(m.name, '\0', 1) ||
 	    strlen(m.name) > HB_NAME_MAX)
 		abort();
-	len = hb_encode(buf, sizeof(buf), m.type, m.name, m.nonce, m.seq,
+	len = m.type == HB_RUN ?
+	      hb_encode_run(buf, sizeof(buf), m.name, m.nonce, m.seq, m.path,
+			    (const uint8_t *)KEY, KEYLEN) :
+	      hb_encode(buf, sizeof(buf), m.type, m.name, m.nonce, m.seq,
 			(const uint8_t *)KEY, KEYLEN);
 	if (len < 0 || (size_t)len != size || memcmp(buf, data, size) != 0)
 		abort();
@@ -75,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!copy)
 		abort();
 	memcpy(copy, data, size);
-	copy[5] = m.type == HB_REQUEST ? HB_RESPONSE : HB_REQUEST;
+	copy[5] = (uint8_t)(m.type % HB_RUN_ACK + 1); /* any other kind */
 	if (hb_decode(copy, size, (const uint8_t *)KEY, KEYLEN, NULL, NULL) == 0)
 		abort();
 	free(copy);

@@ -60,6 +60,16 @@ for _ in $(seq 50); do [ "$(who)" = source ] && break; sleep 0.1; done
 key="$IT_DIR/peer.key"
 tport=$(free_port)
 sport=$(free_port)
+# The source runs post-failback scripts only from its script_dir.
+mkdir -p -m 0755 "$IT_DIR/srcscripts" "$(agent_dir src)"
+printf 'agent = { plugin_dir = "%s"; script_dir = "%s"; };\n' "$DITTO_BUILDDIR/plugins/.libs" "$IT_DIR/srcscripts" \
+	>"$(agent_dir src)/ditto.conf"
+cat >"$IT_DIR/srcscripts/postback" <<SH
+#!/bin/sh
+echo "\$DITTO_EVENT source=\$DITTO_SOURCE target=\$DITTO_TARGET args=\$*" >>"$IT_DIR/source-events"
+SH
+chmod 0755 "$IT_DIR/srcscripts/postback"
+cp "$IT_DIR/srcscripts/postback" "$IT_DIR/not-allowed"
 AGENT_NETNS=$nss start_agent src --key-file "$key" --listen "0.0.0.0:$sport"
 # A second monitor comes from the target's ditto.conf.
 mkdir -p "$(agent_dir tgt)"
@@ -148,6 +158,8 @@ expect_rc 0 dtcl_at tgt -c 'FAILOVER src ON tgt'
 for _ in $(seq 50); do ip -n "$nst" -br addr show tgt0 | grep -q '10\.77\.0\.100/24' && break; sleep 0.1; done
 ip -n "$nst" -br addr show tgt0 | grep -q '10\.77\.0\.100/24' || fail "FAILOVER did not take the address"
 # A PREFAILBACK script that hangs is killed after its TIMEOUT; failback goes on.
+# The POSTFAILBACK it asks the source for is outside the source's script_dir.
+expect_rc 0 dtcl_at tgt -c "MONITOR SCRIPT POSTFAILBACK \"$IT_DIR/not-allowed\""
 touch "$IT_DIR/hang"
 t0=$(date +%s%N)
 expect_rc 0 dtcl_at tgt -c 'FAILBACK src'
@@ -158,6 +170,11 @@ agent_log tgt | grep -q 'Failover script for src timed out' || fail "the script 
 rm "$IT_DIR/hang"
 grep -q '^PREFAILOVER .* args=PREFAILOVER src tgt$' "$events" || fail "script arguments: $(cat "$events")"
 kill -CONT "$PID_src"
+for _ in $(seq 50); do agent_log src | grep -q "Post-failback script $IT_DIR/not-allowed asked by tgt refused" && break; sleep 0.1; done
+agent_log src | grep -q "Post-failback script $IT_DIR/not-allowed asked by tgt refused: not in agent.script_dir" ||
+	fail "a post-failback script outside script_dir was not refused: $(agent_log src | grep -i 'post-failback')"
+[ -e "$IT_DIR/source-events" ] && fail "a refused post-failback script ran"
+expect_rc 0 dtcl_at tgt -c "MONITOR SCRIPT POSTFAILBACK \"$IT_DIR/srcscripts/postback\""
 rm -f "$events"
 expect_rc 0 dtcl_at tgt -c 'MONITOR MANUAL OFF'
 for _ in $(seq 50); do dtcl_at tgt -c 'MONITOR LIST' | grep -q '(green)' && break; sleep 0.1; done
@@ -238,7 +255,17 @@ for _ in $(seq 50); do ip -n "$nst" -br addr show tgt0 | grep -q '10\.77\.0\.100
 ip -n "$nst" -br addr show tgt0 | grep -q '10\.77\.0\.100' && fail "address still on the target after FAILBACK"
 sed -n 3p "$events" | grep -q '^PREFAILBACK source=src' || fail "PREFAILBACK: $(cat "$events")"
 expect_rc 1 dtcl_at tgt -c 'FAILBACK src'
-pass "FAILBACK ran PREFAILBACK and removed the address"
+# The source takes its address back; its agent gets the post-failback
+# request and runs the script once.
+ip -n "$nss" addr add 10.77.0.100/24 dev src0
+for _ in $(seq 50); do [ -s "$IT_DIR/source-events" ] && break; sleep 0.1; done
+grep -q '^POSTFAILBACK source=src target=tgt args=POSTFAILBACK src tgt$' "$IT_DIR/source-events" ||
+	fail "post-failback script did not run on the source: $(cat "$IT_DIR/source-events" 2>/dev/null)"
+for _ in $(seq 30); do agent_log tgt | grep -q 'Failback of src: its agent took the POSTFAILBACK request' && break; sleep 0.1; done
+agent_log tgt | grep -q 'Failback of src: its agent took the POSTFAILBACK request' || fail "the target did not see the source take the request"
+sleep 1.5
+[ "$(wc -l <"$IT_DIR/source-events")" -eq 1 ] || fail "post-failback script ran more than once"
+pass "FAILBACK ran PREFAILBACK and removed the address; the source's agent ran POSTFAILBACK once (only from its script_dir)"
 
 expect_rc 0 dtcl_at src -c "RESTORE app FROM 10.77.0.2:$tport OVERWRITE"
 [ "$(cat "$data/db")" = "written during failover" ] || fail "restore did not bring the target's data home: $(cat "$data/db")"
@@ -251,7 +278,6 @@ pass "RESTORE brings the data written during failover home; replication resumes"
 
 # Detection-to-address-up over trials: the source agent stops answering
 # (SIGSTOP), the target takes over, FAILBACK, the agent goes on.
-ip -n "$nss" addr add 10.77.0.100/24 dev src0
 times=()
 for trial in 1 2 3 4 5; do
 	for _ in $(seq 50); do dtcl_at tgt -c 'MONITOR LIST' | grep -q '(green)' && break; sleep 0.1; done

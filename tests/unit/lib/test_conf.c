@@ -634,7 +634,7 @@ Test(conf_docs, example_config_matches_defaults, .init = mk_tmpdir,
      .fini = rm_tmpdir)
 {
 	static const char *const build_dirs[] = {
-		"agent.state_dir", "agent.log_dir", "agent.plugin_dir",
+		"agent.state_dir", "agent.log_dir", "agent.plugin_dir", "agent.script_dir",
 	};
 	char *path = util_xasprintf("%s/etc/ditto.conf", srcdir());
 	char *text = slurp(path), *out = util_xasprintf("%s/ex.conf", tmpdir);

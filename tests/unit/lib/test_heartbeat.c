@@ -301,7 +301,7 @@ Test(heartbeat, versions_types_magic)
 		      "version 2 not spoken");
 	n = raw_packet(buf, 1, 0, 2, "hb", 2, 1, 1, "ditto-hb-request");
 	expect_reject(buf, n, "unknown message type");
-	n = raw_packet(buf, 1, 3, 2, "hb", 2, 1, 1, "ditto-hb-response");
+	n = raw_packet(buf, 1, 5, 2, "hb", 2, 1, 1, "ditto-hb-response");
 	expect_reject(buf, n, "unknown message type");
 	n = raw_packet(buf, 1, 1, 2, "hb", 2, 1, 1, "ditto-hb-request");
 	cr_assert_eq(hb_decode(buf, n, KEY, KEYLEN, NULL, NULL), 0);
@@ -574,4 +574,44 @@ Test(heartbeat, colours_at_boundaries)
 	cr_assert_str_eq(hb_color_name(HB_YELLOW), "yellow");
 	cr_assert_str_eq(hb_color_name(HB_RED), "red");
 	cr_assert_str_eq(hb_color_name((enum hb_color)9), "?");
+}
+
+/* HB_RUN carries a path; each kind has its own MAC label. */
+Test(heartbeat, run_carries_a_path_and_its_own_label)
+{
+	uint8_t buf[HB_PACKET_MAX];
+	struct hb_msg m;
+	char longp[HB_PATH_MAX + 2];
+	int n;
+
+	n = hb_encode_run(buf, sizeof(buf), "tgt", 77, 3, "/etc/ditto/scripts/back", KEY, KEYLEN);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(hb_decode(buf, (size_t)n, KEY, KEYLEN, &m, NULL), 0);
+	cr_assert_eq(m.type, HB_RUN);
+	cr_assert_str_eq(m.name, "tgt");
+	cr_assert_eq(m.nonce, 77u);
+	cr_assert_str_eq(m.path, "/etc/ditto/scripts/back");
+	/* As another kind it does not verify. */
+	buf[5] = HB_RUN_ACK;
+	cr_assert_eq(hb_decode(buf, (size_t)n, KEY, KEYLEN, &m, NULL), -1);
+	buf[5] = HB_RUN;
+	cr_assert_eq(hb_decode(buf, (size_t)n - 1, KEY, KEYLEN, &m, NULL), -1);
+	/* Acks and others have no path. */
+	n = hb_encode(buf, sizeof(buf), HB_RUN_ACK, "src", 77, 1, KEY, KEYLEN);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(hb_decode(buf, (size_t)n, KEY, KEYLEN, &m, NULL), 0);
+	cr_assert_eq(m.type, HB_RUN_ACK);
+	cr_assert_str_eq(m.path, "");
+	/* Path rules: absolute, printable, bounded; HB_RUN only via _run. */
+	errno = 0;
+	cr_assert_eq(hb_encode_run(buf, sizeof(buf), "tgt", 1, 1, "relative", KEY, KEYLEN), -1);
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(hb_encode_run(buf, sizeof(buf), "tgt", 1, 1, "/bad\nline", KEY, KEYLEN), -1);
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[0] = '/';
+	longp[sizeof(longp) - 1] = '\0';
+	cr_assert_eq(hb_encode_run(buf, sizeof(buf), "tgt", 1, 1, longp, KEY, KEYLEN), -1);
+	longp[HB_PATH_MAX] = '\0';
+	cr_assert_gt(hb_encode_run(buf, sizeof(buf), "tgt", 1, 1, longp, KEY, KEYLEN), 0);
+	cr_assert_eq(hb_encode(buf, sizeof(buf), HB_RUN, "tgt", 1, 1, KEY, KEYLEN), -1);
 }
