@@ -279,7 +279,7 @@ pass "RESTORE brings the data written during failover home; replication resumes"
 # Detection-to-address-up over trials: the source agent stops answering
 # (SIGSTOP), the target takes over, FAILBACK, the agent goes on.
 times=()
-for trial in 1 2 3 4 5; do
+for trial in $(seq 10); do
 	for _ in $(seq 50); do dtcl_at tgt -c 'MONITOR LIST' | grep -q '(green)' && break; sleep 0.1; done
 	ip -n "$nss" addr del 10.77.0.100/24 dev src0
 	kill -STOP "$PID_src"
@@ -299,7 +299,7 @@ done
 sorted=$(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' ')
 echo "# detection-to-address-up over ${#times[@]} trials (ms, 100 ms x 3 missed): $sorted"
 for t in "${times[@]}"; do [ "$t" -le 1500 ] || fail "a trial took $t ms"; done
-pass "failover over 5 trials within the bound: $sorted ms"
+pass "failover over ${#times[@]} trials within the bound: $sorted ms"
 
 # The trials left the connection Restore Required again: this time the
 # source's data wins.
