@@ -429,8 +429,12 @@ static void apply_control(struct tsession *s, struct link *l, const struct ditto
 			rep.nranges = 0;
 			memcpy(rep.path, op->path, op->path_len < WIRE_PATH_MAX ? op->path_len : WIRE_PATH_MAX);
 			rep.path[op->path_len < WIRE_PATH_MAX ? op->path_len : WIRE_PATH_MAX] = '\0';
-			dtlog(DTLOG_INFO, 0, "Connection %u from %s: %s is not the copy the source's delta is for; "
-			      "skipping the delta, the source sends the file whole", s->con_id, s->source, rep.path);
+			dtlog(DTLOG_INFO, 0, "Connection %u from %s: %s is not the copy the source's delta is for (%s); "
+			      "skipping the delta, the source sends the file whole", s->con_id, s->source, rep.path,
+			      rep.what & WIRE_DIFF_MISSING ? "missing" : rep.what & WIRE_DIFF_TYPE ? "not a regular file" :
+			      rep.what & WIRE_DIFF_ERROR ? "cannot be read" :
+			      (rep.what & WIRE_DIFF_SIZE) && (rep.what & WIRE_DIFF_MTIME) ? "other size and time" :
+			      rep.what & WIRE_DIFF_SIZE ? "other size" : "other time");
 		}
 		wire_put_report(link_out(l), &rep);
 		break;
