@@ -17,6 +17,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <lz4.h>
+#include <zstd.h>
+
 #define KEY_FILE_MAX 4096 /* a key file larger than this is not a key */
 
 #define LABEL_SERVER "ditto-server"
@@ -517,6 +520,132 @@ int wire_batch_end(struct wire_batch_writer *w)
 	return 0;
 }
 
+/* ---- compression ------------------------------------------------------------ */
+
+struct wire_zctx {
+	ZSTD_CCtx *cc;
+	ZSTD_DCtx *dc;
+	uint8_t *buf; /* compressed records (send) or inflated ones (receive) */
+	size_t cap;
+};
+
+/* zstd frames naming a window above this are refused: a plain batch never
+ * needs more than its own size (< 8 MiB), and the window is memory. */
+#define ZSTD_WINDOWLOG_LIMIT 23
+
+struct wire_zctx *wire_zctx_new(void)
+{
+	return util_xcalloc(1, sizeof(struct wire_zctx));
+}
+
+void wire_zctx_free(struct wire_zctx *z)
+{
+	if (!z)
+		return;
+	ZSTD_freeCCtx(z->cc);
+	ZSTD_freeDCtx(z->dc);
+	free(z->buf);
+	free(z);
+}
+
+static uint8_t *zbuf(struct wire_zctx *z, size_t n)
+{
+	if (z->cap < n) {
+		free(z->buf);
+		z->buf = util_xmalloc(n);
+		z->cap = n;
+	}
+	return z->buf;
+}
+
+/* Compresses src into z->buf, at most cap bytes: the compressed size, or 0
+ * when it does not fit (not worth it) or the compressor failed. */
+static size_t zcompress(struct wire_zctx *z, enum wire_comp comp, int level,
+			const uint8_t *src, size_t n, size_t cap)
+{
+	uint8_t *dst = zbuf(z, cap);
+	size_t r;
+	int k;
+
+	if (comp == WIRE_COMP_LZ4) {
+		k = LZ4_compress_default((const char *)src, (char *)dst, (int)n, (int)cap);
+		return k > 0 ? (size_t)k : 0;
+	}
+	if (!z->cc && !(z->cc = ZSTD_createCCtx()))
+		return 0;
+	if (level < WIRE_ZSTD_LEVEL_MIN || level > WIRE_ZSTD_LEVEL_MAX)
+		level = WIRE_ZSTD_LEVEL_DEFAULT;
+	r = ZSTD_compressCCtx(z->cc, dst, cap, src, n, level);
+	return ZSTD_isError(r) ? 0 : r;
+}
+
+int wire_batch_end_comp(struct wire_batch_writer *w, struct wire_zctx *z,
+			enum wire_comp comp, int level, size_t *wire_len)
+{
+	struct util_buf *b = w->b;
+	size_t start = w->start, hdr, raw, n;
+	uint8_t *h;
+
+	if (wire_batch_end(w) < 0)
+		return -1;
+	hdr = start + WIRE_HDR_LEN + WIRE_BATCH_HDR_LEN;
+	raw = b->len - hdr;
+	/* Worth it only if raw-len plus the compressed bytes take less room
+	 * than the records themselves. */
+	if (z && (comp == WIRE_COMP_LZ4 || comp == WIRE_COMP_ZSTD) && raw > 8 &&
+	    (n = zcompress(z, comp, level, (const uint8_t *)b->data + hdr, raw, raw - 5)) > 0) {
+		uint8_t p[4];
+
+		b->len = hdr;
+		wr32(p, (uint32_t)raw);
+		util_buf_append(b, p, 4);
+		util_buf_append(b, z->buf, n);
+		h = (uint8_t *)b->data + start;
+		wr16(h + 6, comp == WIRE_COMP_LZ4 ? WIRE_F_LZ4 : WIRE_F_ZSTD);
+		frame_end(b, start);
+	}
+	if (wire_len)
+		*wire_len = b->len - start;
+	return 0;
+}
+
+/* Inflates a compressed records part into z->buf: its raw length, or 0 if
+ * it is not exactly a compressed encoding of raw-len bytes. */
+static size_t zdecompress(struct wire_zctx *z, uint16_t flags, const uint8_t *p, size_t n)
+{
+	uint8_t *dst;
+	uint32_t raw;
+	size_t r;
+	int k;
+
+	if (n < 5)
+		return 0;
+	raw = rd32(p);
+	if (raw == 0 || raw > WIRE_MAX_RAW)
+		return 0; /* the bomb stops here, before any allocation */
+	p += 4;
+	n -= 4;
+	dst = zbuf(z, raw);
+	if (flags == WIRE_F_LZ4) {
+		k = LZ4_decompress_safe((const char *)p, (char *)dst, (int)n, (int)raw);
+		return k == (int)raw ? raw : 0;
+	}
+	if (!z->dc) {
+		if (!(z->dc = ZSTD_createDCtx()))
+			return 0;
+		if (ZSTD_isError(ZSTD_DCtx_setParameter(z->dc, ZSTD_d_windowLogMax,
+							ZSTD_WINDOWLOG_LIMIT))) {
+			ZSTD_freeDCtx(z->dc);
+			z->dc = NULL;
+			return 0;
+		}
+	}
+	/* The output is bounded by raw: a frame that inflates to more fails
+	 * with dstSize_tooSmall. */
+	r = ZSTD_decompressDCtx(z->dc, dst, raw, p, n);
+	return !ZSTD_isError(r) && r == raw ? raw : 0;
+}
+
 /* ---- decoding ---------------------------------------------------------------- */
 
 /* Bounds-checked cursor over a payload; after the first failure every read
@@ -740,14 +869,19 @@ int wire_get_connect_err(const struct wire_frame *f,
 	return cur_done(&c) && out->con_id ? 0 : -1;
 }
 
-int wire_get_batch(const struct wire_frame *f, struct wire_batch *out)
+int wire_get_batch_z(const struct wire_frame *f, struct wire_batch *out,
+		     struct wire_zctx *z)
 {
+	struct wire_frame plain;
 	struct cur c;
 	uint32_t i;
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (!frame_open(f, WIRE_BATCH, &c))
+	plain = *f;
+	if (f->type == WIRE_BATCH && (f->flags == WIRE_F_LZ4 || f->flags == WIRE_F_ZSTD))
+		plain.flags = 0; /* checked below, with the payload */
+	if (!frame_open(&plain, WIRE_BATCH, &c))
 		goto done;
 	out->con_id = get_u32(&c);
 	out->first_seq = get_u64(&c);
@@ -756,8 +890,18 @@ int wire_get_batch(const struct wire_frame *f, struct wire_batch *out)
 		goto done;
 	if (out->first_seq > UINT64_MAX - (out->count - 1))
 		goto done;
-	out->recs = f->payload + c.off;
-	out->recs_len = f->len - c.off;
+	if (f->flags) {
+		size_t raw;
+
+		if (!z || !(raw = zdecompress(z, f->flags, f->payload + c.off, f->len - c.off)))
+			goto done;
+		/* From here the cursor walks the inflated records. */
+		c.p = z->buf;
+		c.len = raw;
+		c.off = 0;
+	}
+	out->recs = c.p + c.off;
+	out->recs_len = c.len - c.off;
 	/* A count larger than the payload can hold fails on the first missing
 	 * length, so this loop is bounded by the payload size. */
 	for (i = 0; i < out->count && !c.bad; i++) {
@@ -773,6 +917,11 @@ done:
 	if (ret < 0)
 		memset(out, 0, sizeof(*out));
 	return ret;
+}
+
+int wire_get_batch(const struct wire_frame *f, struct wire_batch *out)
+{
+	return wire_get_batch_z(f, out, NULL);
 }
 
 int wire_batch_next(struct wire_batch *bt, uint64_t *seq, const uint8_t **rec,
@@ -1055,11 +1204,9 @@ int wire_reader_next(struct wire_reader *r, struct wire_frame *f)
 	if (!type_known(f->type))
 		return fail(r, WIRE_E_MALFORMED, "unknown frame type %u",
 			    f->type);
-	if (f->flags & (WIRE_F_LZ4 | WIRE_F_ZSTD))
-		return fail(r, WIRE_E_UNSUPPORTED,
-			    "compressed %s frame (flags 0x%04x) not supported",
-			    wire_type_name(f->type), f->flags);
-	if (f->flags)
+	/* Compressed batches; nothing else carries a flag. */
+	if (f->flags && !(f->type == WIRE_BATCH &&
+			  (f->flags == WIRE_F_LZ4 || f->flags == WIRE_F_ZSTD)))
 		return fail(r, WIRE_E_MALFORMED, "unknown flags 0x%04x on %s",
 			    f->flags, wire_type_name(f->type));
 	max = f->type == WIRE_BATCH ? r->limit : WIRE_MAX_CONTROL;

@@ -22,11 +22,23 @@
  *   speaks version N".
  *
  * FLAGS
- *   WIRE_F_LZ4 and WIRE_F_ZSTD are reserved for compressed BATCH payloads
- *   (whole payload after the batch header, per-connection setting). Version 1
- *   does not implement them: a frame with any flag bit set is refused
- *   (WIRE_E_UNSUPPORTED for the compression bits, WIRE_E_MALFORMED for
- *   others). Encoders always write flags 0.
+ *   Only BATCH frames carry flags: WIRE_F_LZ4 or WIRE_F_ZSTD (never both)
+ *   mark a compressed BATCH (per-connection setting on the source). The batch
+ *   header stays plain, so a target can route the frame before inflating it;
+ *   the records part is replaced by
+ *     u32 raw-len | compressed bytes (an LZ4 block, or zstd frames)
+ *   where raw-len (1 .. WIRE_MAX_PAYLOAD - WIRE_BATCH_HDR_LEN: the plain
+ *   batch must itself fit in a frame) is the exact size of the records once
+ *   decompressed; the decoder inflates into a buffer of raw-len bytes at most
+ *   and refuses (WIRE_E_MALFORMED) a frame that inflates to anything else,
+ *   fails to inflate, or whose inflated records are not exactly valid.
+ *   Compressed frames are the one exception to "one valid encoding": the
+ *   compressed bytes depend on the compressor. An encoder sends a batch
+ *   plain when compression does not make it smaller. Any other flag bit, a
+ *   flag on another frame type, or both bits is WIRE_E_MALFORMED. Version 1
+ *   agents built before compression refuse flagged frames with
+ *   WIRE_E_UNSUPPORTED, so the version byte was not bumped: such a peer
+ *   simply cannot take a compressed connection.
  *
  * HANDSHAKE (before any other frame; anything else, a bad MAC or a malformed
  * frame -> ERROR frame + close)
@@ -55,7 +67,8 @@
  *   CONNECT_ERR u32 con_id | u32 code | str message
  *   BATCH       u32 con_id | u64 first-seq | u32 count (>= 1) |
  *               count x (u32 len (>= 1) | len bytes: one encoded op);
- *               record i has seq first-seq + i
+ *               record i has seq first-seq + i (flagged: the records
+ *               part compressed, see FLAGS)
  *   ACK         u32 con_id | u64 seq (cumulative: everything <= seq applied)
  *   PAUSE       u32 con_id (0 = every connection from this source): the
  *   RESUME      target asks the source to stop / resume sending
@@ -111,8 +124,19 @@
 #define WIRE_MAC_LEN 32
 #define WIRE_KEY_MAX 1024 /* bytes of a trimmed key file */
 
-#define WIRE_F_LZ4 0x0001u  /* reserved, refused in version 1 */
-#define WIRE_F_ZSTD 0x0002u /* reserved, refused in version 1 */
+#define WIRE_F_LZ4 0x0001u  /* BATCH records compressed with LZ4 */
+#define WIRE_F_ZSTD 0x0002u /* BATCH records compressed with zstd */
+#define WIRE_MAX_RAW (WIRE_MAX_PAYLOAD - WIRE_BATCH_HDR_LEN) /* raw-len max */
+
+/* Compression of BATCH frames. */
+enum wire_comp {
+	WIRE_COMP_NONE = 0,
+	WIRE_COMP_LZ4 = 1,
+	WIRE_COMP_ZSTD = 2,
+};
+#define WIRE_ZSTD_LEVEL_MIN 1
+#define WIRE_ZSTD_LEVEL_MAX 19
+#define WIRE_ZSTD_LEVEL_DEFAULT 3
 
 enum wire_type {
 	WIRE_HELLO = 1,
@@ -141,7 +165,8 @@ enum wire_code {
 	WIRE_E_MALFORMED = 2,   /* bad frame or payload */
 	WIRE_E_AUTH = 3,        /* authentication failed */
 	WIRE_E_SEQUENCE = 4,    /* frame not valid in this state */
-	WIRE_E_UNSUPPORTED = 5, /* feature not implemented (compression) */
+	WIRE_E_UNSUPPORTED = 5, /* feature not implemented (old peers:
+				   compression) */
 	WIRE_E_REFUSED = 6,     /* CONNECT refused (root, repset, policy) */
 	WIRE_E_BUSY = 7,        /* con_id already in use */
 	WIRE_E_INTERNAL = 8,    /* the peer failed on its own side */
@@ -320,6 +345,20 @@ size_t wire_batch_size(const struct wire_batch_writer *w);
 int wire_batch_end(struct wire_batch_writer *w);
 void wire_batch_abort(struct wire_batch_writer *w);
 
+/* Compression state: contexts and a scratch buffer, kept between batches
+ * (one per link and direction; not shared between threads). Allocated on
+ * first use; wire_zctx_free(NULL) is a no-op. */
+struct wire_zctx;
+struct wire_zctx *wire_zctx_new(void);
+void wire_zctx_free(struct wire_zctx *z);
+/* wire_batch_end, then the records compressed with comp (level: zstd's,
+ * WIRE_ZSTD_LEVEL_MIN..MAX; ignored for LZ4) if that makes the frame
+ * smaller; otherwise the frame stays plain. *wire_len (may be NULL) gets
+ * the frame's size on the wire, header included. Returns what wire_batch_end
+ * returns. */
+int wire_batch_end_comp(struct wire_batch_writer *w, struct wire_zctx *z,
+			enum wire_comp comp, int level, size_t *wire_len);
+
 /* ---- decoders ----------------------------------------------------------- *
  * Each returns 0, or -1 if f is not of that type or its payload is not
  * exactly a valid encoding. Strings come NUL-terminated in fixed arrays, so
@@ -380,8 +419,13 @@ int wire_get_connect(const struct wire_frame *f, struct wire_connect *out);
 int wire_get_connect_ok(const struct wire_frame *f, struct wire_connect_ok *out);
 int wire_get_connect_err(const struct wire_frame *f,
 			 struct wire_connect_err *out);
-/* Checks every record length up front, so iteration cannot fail. */
+/* Checks every record length up front, so iteration cannot fail. Refuses
+ * a compressed BATCH. */
 int wire_get_batch(const struct wire_frame *f, struct wire_batch *out);
+/* The same for plain and compressed batches: a compressed one is inflated
+ * into z's buffer, so *out is valid until the next use of z (or f). */
+int wire_get_batch_z(const struct wire_frame *f, struct wire_batch *out,
+		     struct wire_zctx *z);
 /* 1 and the next record with its seq, or 0 after the last one. */
 int wire_batch_next(struct wire_batch *bt, uint64_t *seq, const uint8_t **rec,
 		    uint32_t *len);

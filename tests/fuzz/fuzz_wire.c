@@ -2,8 +2,9 @@
 
 /* Fuzz target for the agent-to-agent protocol: the incremental reader fed in
  * input-chosen chunks, every typed decoder, and both handshake state machines
- * — everything a peer can reach before and after authentication. A decoded
- * frame must re-encode to exactly its bytes (one valid encoding). */
+ * — everything a peer can reach before and after authentication, compressed
+ * batches included. A decoded frame must re-encode to exactly its bytes (one
+ * valid encoding; compressed batches: to the same records). */
 
 #include "wire.h"
 
@@ -22,18 +23,26 @@ static void same(const struct util_buf *b, const struct wire_frame *f)
 		abort();
 }
 
+/* A compressed batch has many encodings: it must inflate to records that
+ * re-encode plain, and compress again to something that inflates the same. */
 static void check_batch(const struct wire_frame *f, struct util_buf *b)
 {
-	struct wire_batch bt;
+	struct wire_zctx *z = wire_zctx_new(), *z2 = NULL;
+	struct wire_batch bt, bt2;
 	struct wire_batch_writer w;
+	struct wire_reader r;
+	struct wire_frame f2;
 	const uint8_t *rec;
 	uint64_t seq;
 	uint32_t len, n = 0;
-	size_t sum = 0;
+	size_t sum = 0, wl = 0;
 
-	if (wire_get_batch(f, &bt) < 0)
-		return;
+	if (wire_get_batch_z(f, &bt, z) < 0)
+		goto out;
 	if (bt.count == 0 || bt.con_id == 0 || bt.first_seq == 0)
+		abort();
+	/* Only a plain batch decodes without a context. */
+	if ((wire_get_batch(f, &bt2) == 0) != (f->flags == 0))
 		abort();
 	if (wire_batch_begin(&w, b, bt.con_id, bt.first_seq) < 0)
 		abort();
@@ -47,9 +56,28 @@ static void check_batch(const struct wire_frame *f, struct util_buf *b)
 	}
 	if (n != bt.count || sum != bt.recs_len)
 		abort();
-	if (wire_batch_end(&w) < 0)
+	if (f->flags == 0) {
+		if (wire_batch_end(&w) < 0)
+			abort();
+		same(b, f);
+		goto out;
+	}
+	/* Compressed: recompress with the same method and inflate again. */
+	z2 = wire_zctx_new();
+	if (wire_batch_end_comp(&w, z2, f->flags == WIRE_F_LZ4 ? WIRE_COMP_LZ4 : WIRE_COMP_ZSTD,
+				1, &wl) < 0 || wl != b->len)
 		abort();
-	same(b, f);
+	wire_reader_init(&r);
+	wire_reader_set_limit(&r, WIRE_MAX_PAYLOAD);
+	wire_reader_feed(&r, b->data, b->len);
+	if (wire_reader_next(&r, &f2) != 1 || wire_get_batch_z(&f2, &bt2, z2) < 0 ||
+	    bt2.count != bt.count || bt2.recs_len != bt.recs_len ||
+	    memcmp(bt2.recs, bt.recs, bt.recs_len) != 0)
+		abort();
+	wire_reader_free(&r);
+out:
+	wire_zctx_free(z);
+	wire_zctx_free(z2);
 }
 
 /* Decodes f with its type's decoder; what decodes must re-encode to the

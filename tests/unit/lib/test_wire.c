@@ -15,6 +15,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <zstd.h>
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -512,16 +513,23 @@ Test(wire, flags_refused)
 	struct wire_frame f;
 	uint8_t h[WIRE_HDR_LEN];
 
-	raw_hdr(h, WIRE_MAGIC, WIRE_VERSION, WIRE_BATCH, WIRE_F_LZ4, 0);
+	/* Compression flags are for BATCH frames only, one at a time. */
+	raw_hdr(h, WIRE_MAGIC, WIRE_VERSION, WIRE_PING, WIRE_F_LZ4, 8);
 	wire_reader_init(&r);
 	cr_expect_eq(feed_next(&r, h, sizeof(h), &f), -1);
-	cr_expect_eq(wire_reader_code(&r), WIRE_E_UNSUPPORTED);
+	cr_expect_eq(wire_reader_code(&r), WIRE_E_MALFORMED);
+	wire_reader_free(&r);
+
+	raw_hdr(h, WIRE_MAGIC, WIRE_VERSION, WIRE_BATCH, WIRE_F_LZ4 | WIRE_F_ZSTD, 0);
+	wire_reader_init(&r);
+	cr_expect_eq(feed_next(&r, h, sizeof(h), &f), -1);
+	cr_expect_eq(wire_reader_code(&r), WIRE_E_MALFORMED);
 	wire_reader_free(&r);
 
 	raw_hdr(h, WIRE_MAGIC, WIRE_VERSION, WIRE_BATCH, WIRE_F_ZSTD, 0);
 	wire_reader_init(&r);
-	cr_expect_eq(feed_next(&r, h, sizeof(h), &f), -1);
-	cr_expect_eq(wire_reader_code(&r), WIRE_E_UNSUPPORTED);
+	cr_expect_eq(feed_next(&r, h, sizeof(h), &f), 1);
+	cr_expect_eq(f.flags, WIRE_F_ZSTD);
 	wire_reader_free(&r);
 
 	raw_hdr(h, WIRE_MAGIC, WIRE_VERSION, WIRE_PING, 0x8000, 8);
@@ -829,6 +837,207 @@ Test(wire, batch_edge_cases)
 	p[12] = p[13] = p[14] = 0;
 	p[15] = 1;
 	cr_expect_eq(wire_get_batch(&f, &bt), -1);
+}
+
+/* ---- compressed batches ------------------------------------------------------- */
+
+/* A batch of n text-like records (compressible) or random ones. */
+static void build_batch(struct util_buf *b, uint32_t n, bool random_data,
+			enum wire_comp comp, int level, struct wire_zctx *z,
+			size_t *wire_len)
+{
+	struct wire_batch_writer w;
+	char rec[1000];
+	uint32_t i;
+	size_t k;
+
+	cr_assert_eq(wire_batch_begin(&w, b, 5, 77), 0);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < sizeof(rec); k++)
+			rec[k] = random_data ? (char)rand() : "the quick brown fox "[(k + i) % 20];
+		cr_assert_eq(wire_batch_add(&w, rec, 100 + i % 900), 0);
+	}
+	cr_assert_eq(wire_batch_end_comp(&w, z, comp, level, wire_len), 0);
+}
+
+static void check_records(struct wire_batch *bt, uint32_t n)
+{
+	const uint8_t *rec;
+	uint64_t seq;
+	uint32_t i, len;
+
+	cr_expect_eq(bt->con_id, 5);
+	cr_expect_eq(bt->count, n);
+	for (i = 0; wire_batch_next(bt, &seq, &rec, &len) == 1; i++) {
+		cr_assert_eq(seq, 77 + (uint64_t)i);
+		cr_assert_eq(len, 100 + i % 900);
+	}
+	cr_expect_eq(i, n);
+}
+
+static void roundtrip(enum wire_comp comp, int level, uint16_t flag)
+{
+	struct wire_zctx *zs = wire_zctx_new(), *zr = wire_zctx_new();
+	struct util_buf b, plain;
+	struct wire_reader r;
+	struct wire_frame f;
+	struct wire_batch bt, bp;
+	size_t wl = 0;
+
+	util_buf_init(&b);
+	util_buf_init(&plain);
+	build_batch(&plain, 500, false, WIRE_COMP_NONE, 0, NULL, NULL);
+	build_batch(&b, 500, false, comp, level, zs, &wl);
+	cr_expect_eq(wl, b.len);
+	cr_expect_lt(b.len * 4, plain.len, "text compressed from %zu to only %zu", plain.len, b.len);
+	one_frame(&b, &r, &f);
+	cr_assert_eq(f.flags, flag);
+	/* Without a context a compressed batch is refused. */
+	cr_expect_eq(wire_get_batch(&f, &bt), -1);
+	cr_assert_eq(wire_get_batch_z(&f, &bt, zr), 0);
+	/* The records inflate to exactly the plain batch's. */
+	cr_assert_eq(bt.recs_len, plain.len - WIRE_HDR_LEN - WIRE_BATCH_HDR_LEN);
+	cr_expect_eq(memcmp(bt.recs, plain.data + WIRE_HDR_LEN + WIRE_BATCH_HDR_LEN, bt.recs_len), 0);
+	check_records(&bt, 500);
+	wire_reader_free(&r);
+	/* A plain batch decodes with a context too. */
+	one_frame(&plain, &r, &f);
+	cr_assert_eq(wire_get_batch_z(&f, &bp, zr), 0);
+	check_records(&bp, 500);
+	wire_reader_free(&r);
+
+	/* Random data does not shrink: sent plain. */
+	util_buf_reset(&b);
+	build_batch(&b, 200, true, comp, level, zs, &wl);
+	one_frame(&b, &r, &f);
+	cr_expect_eq(f.flags, 0);
+	cr_expect_eq(wl, b.len);
+	cr_assert_eq(wire_get_batch_z(&f, &bt, zr), 0);
+	check_records(&bt, 200);
+	wire_reader_free(&r);
+	util_buf_free(&b);
+	util_buf_free(&plain);
+	wire_zctx_free(zs);
+	wire_zctx_free(zr);
+}
+
+Test(wire, batch_lz4_roundtrip) { roundtrip(WIRE_COMP_LZ4, 0, WIRE_F_LZ4); }
+Test(wire, batch_zstd_roundtrip) { roundtrip(WIRE_COMP_ZSTD, 3, WIRE_F_ZSTD); }
+Test(wire, batch_zstd_levels)
+{
+	roundtrip(WIRE_COMP_ZSTD, WIRE_ZSTD_LEVEL_MIN, WIRE_F_ZSTD);
+	roundtrip(WIRE_COMP_ZSTD, WIRE_ZSTD_LEVEL_MAX, WIRE_F_ZSTD);
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void set_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void refusals(enum wire_comp comp)
+{
+	struct wire_zctx *z = wire_zctx_new();
+	struct util_buf b;
+	struct wire_frame f, t;
+	struct wire_batch bt;
+	uint8_t *p;
+	uint32_t raw;
+	size_t off = WIRE_HDR_LEN + WIRE_BATCH_HDR_LEN, i;
+
+	util_buf_init(&b);
+	build_batch(&b, 300, false, comp, 3, z, NULL);
+	p = (uint8_t *)b.data;
+	f = (struct wire_frame){ WIRE_VERSION, WIRE_BATCH,
+				 comp == WIRE_COMP_LZ4 ? WIRE_F_LZ4 : WIRE_F_ZSTD,
+				 (uint32_t)(b.len - WIRE_HDR_LEN), p + WIRE_HDR_LEN };
+	cr_assert_eq((p[6] << 8 | p[7]), f.flags);
+	cr_assert_eq(wire_get_batch_z(&f, &bt, z), 0);
+	raw = get_be32(p + off);
+	cr_assert_eq(raw, bt.recs_len);
+
+	/* A bomb: announced size above the limit, refused up front. */
+	set_be32(p + off, WIRE_MAX_RAW + 1);
+	cr_expect_eq(wire_get_batch_z(&f, &bt, z), -1);
+	set_be32(p + off, UINT32_MAX);
+	cr_expect_eq(wire_get_batch_z(&f, &bt, z), -1);
+	/* Lying lengths: more or less than the data inflates to. */
+	set_be32(p + off, raw + 1);
+	cr_expect_eq(wire_get_batch_z(&f, &bt, z), -1);
+	set_be32(p + off, raw - 1);
+	cr_expect_eq(wire_get_batch_z(&f, &bt, z), -1);
+	set_be32(p + off, 0);
+	cr_expect_eq(wire_get_batch_z(&f, &bt, z), -1);
+	set_be32(p + off, raw);
+	cr_expect_eq(wire_get_batch_z(&f, &bt, z), 0);
+	/* The other method's flag: not its format. */
+	t = f;
+	t.flags = f.flags == WIRE_F_LZ4 ? WIRE_F_ZSTD : WIRE_F_LZ4;
+	cr_expect_eq(wire_get_batch_z(&t, &bt, z), -1);
+	t.flags = WIRE_F_LZ4 | WIRE_F_ZSTD;
+	cr_expect_eq(wire_get_batch_z(&t, &bt, z), -1);
+	/* Truncated compressed data, and a trailing byte. */
+	t = f;
+	for (i = 0; i < 40 && t.len > 20; i++) {
+		t.len = f.len - 1 - (uint32_t)i * 7;
+		if (t.len < WIRE_BATCH_HDR_LEN)
+			break;
+		cr_expect_eq(wire_get_batch_z(&t, &bt, z), -1, "cut to %u accepted", t.len);
+	}
+	/* Garbage instead of compressed data. */
+	for (i = off + 4; i < b.len; i++)
+		p[i] = (uint8_t)(i * 131 + 7);
+	cr_expect_eq(wire_get_batch_z(&f, &bt, z), -1);
+	util_buf_free(&b);
+
+	/* Well compressed, but the records inside are malformed (count says
+	 * more than there are). */
+	util_buf_init(&b);
+	build_batch(&b, 300, false, comp, 3, z, NULL);
+	p = (uint8_t *)b.data;
+	f.len = (uint32_t)(b.len - WIRE_HDR_LEN);
+	f.payload = p + WIRE_HDR_LEN;
+	set_be32(p + WIRE_HDR_LEN + 12, 301);
+	cr_expect_eq(wire_get_batch_z(&f, &bt, z), -1);
+	set_be32(p + WIRE_HDR_LEN + 12, 299);
+	cr_expect_eq(wire_get_batch_z(&f, &bt, z), -1);
+	set_be32(p + WIRE_HDR_LEN + 12, 300);
+	cr_expect_eq(wire_get_batch_z(&f, &bt, z), 0);
+	util_buf_free(&b);
+	wire_zctx_free(z);
+}
+
+Test(wire, batch_lz4_refusals) { refusals(WIRE_COMP_LZ4); }
+Test(wire, batch_zstd_refusals) { refusals(WIRE_COMP_ZSTD); }
+
+Test(wire, batch_zstd_bomb_within_limit_refused)
+{
+	/* A real zstd frame of 64 MiB of zeros announced as 1000 bytes: the
+	 * decoder stops at the announced size. */
+	struct wire_zctx *z = wire_zctx_new();
+	size_t big = 64u << 20, cap = ZSTD_compressBound(big), n;
+	uint8_t *src = util_xcalloc(1, big), *pl = util_xmalloc(cap + 20);
+	struct wire_frame f;
+	struct wire_batch bt;
+
+	memcpy(pl, "\0\0\0\x01" "\0\0\0\0\0\0\0\x01" "\0\0\0\x01", 16);
+	set_be32(pl + 16, 1000);
+	n = ZSTD_compress(pl + 20, cap, src, big, 1);
+	cr_assert(!ZSTD_isError(n));
+	f = (struct wire_frame){ WIRE_VERSION, WIRE_BATCH, WIRE_F_ZSTD, (uint32_t)(n + 20), pl };
+	cr_expect_eq(wire_get_batch_z(&f, &bt, z), -1);
+	set_be32(pl + 16, WIRE_MAX_RAW);
+	cr_expect_eq(wire_get_batch_z(&f, &bt, z), -1);
+	free(src);
+	free(pl);
+	wire_zctx_free(z);
 }
 
 /* ---- handshake --------------------------------------------------------------- */
