@@ -825,6 +825,51 @@ usage:
 	return CMD_E_SYNTAX;
 }
 
+/* COMPRESSION con_id NONE|LZ4|ZSTD [level] */
+static int64_t cmd_compression(struct agent *a, const struct cmd_caller *who,
+			       const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	const struct ctlproto_arg *v = cmd->argv;
+	size_t n = cmd->argc;
+	enum wire_comp comp;
+	int level = WIRE_ZSTD_LEVEL_DEFAULT;
+	uint32_t id;
+
+	(void)who;
+	if (n < 3 || n > 4)
+		goto usage;
+	if (parse_con_id(&v[1], &id, out) < 0)
+		return CMD_E_PARAM;
+	if (arg_is(&v[2], "NONE"))
+		comp = WIRE_COMP_NONE;
+	else if (arg_is(&v[2], "LZ4"))
+		comp = WIRE_COMP_LZ4;
+	else if (arg_is(&v[2], "ZSTD"))
+		comp = WIRE_COMP_ZSTD;
+	else {
+		util_buf_printf(out, "COMPRESSION: unknown method %s (NONE, LZ4 or ZSTD)\n", v[2].text);
+		return CMD_E_PARAM;
+	}
+	if (n == 4) {
+		int64_t k;
+
+		if (comp != WIRE_COMP_ZSTD) {
+			util_buf_printf(out, "COMPRESSION: only ZSTD takes a level\n");
+			return CMD_E_PARAM;
+		}
+		if (util_parse_i64(v[3].text, &k) < 0 || k < WIRE_ZSTD_LEVEL_MIN || k > WIRE_ZSTD_LEVEL_MAX) {
+			util_buf_printf(out, "COMPRESSION: zstd level %s is not a number from %d to %d\n",
+					v[3].text, WIRE_ZSTD_LEVEL_MIN, WIRE_ZSTD_LEVEL_MAX);
+			return CMD_E_PARAM;
+		}
+		level = (int)k;
+	}
+	return source_compression_set(a->source, id, comp, level, out) < 0 ? CMD_E_PARAM : 1;
+usage:
+	util_buf_puts(out, "usage: COMPRESSION con_id NONE|LZ4|ZSTD [level 1..19, default 3]\n");
+	return CMD_E_SYNTAX;
+}
+
 static const struct cmd_def cmds[] = {
 	{ "STATUS", false, cmd_status },
 	{ "GET", false, cmd_get },
@@ -838,6 +883,7 @@ static const struct cmd_def cmds[] = {
 	{ "WAITONMIRROR", false, cmd_waitonmirror },
 	{ "VERIFY", false, cmd_verify }, /* RESULT read-only, the rest checks */
 	{ "ORPHANS", true, cmd_orphans },
+	{ "COMPRESSION", true, cmd_compression },
 	{ "SCRIPT", true, cmd_script },
 	{ "MONITOR", false, cmd_monitor }, /* LIST read-only, the rest checks */
 	{ "FAILOVER", true, cmd_failover },

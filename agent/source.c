@@ -119,6 +119,13 @@ struct conn {
 	uint64_t last_acked;
 	uint64_t queued_ops, queued_bytes;
 	uint64_t sent_ops, sent_bytes;
+	/* Compression of BATCH frames: one setting for every connection of
+	 * this source to the same host:port (source_compression_set).
+	 * sent_wire counts BATCH frame bytes as they went on the wire. */
+	enum wire_comp comp;
+	int comp_level;
+	struct wire_zctx *z;
+	uint64_t sent_wire;
 
 	/* Inode -> a name the target has for it, for inodes with more than
 	 * one name (see "hard links" below). */
@@ -1307,6 +1314,7 @@ static void conn_pump(struct conn *c)
 	       link_pending(c->link) < LINK_HIGH_WATER) {
 		struct wire_batch_writer w;
 		struct qrec *q = c->send_next;
+		size_t wl = 0;
 
 		wire_batch_begin(&w, link_out(c->link), c->id, q->seq);
 		while (q && wire_batch_size(&w) < BATCH_BYTES &&
@@ -1315,8 +1323,11 @@ static void conn_pump(struct conn *c)
 			c->sent_bytes += q->len;
 			q = q->next;
 		}
-		if (wire_batch_end(&w) < 0)
+		if (c->comp != WIRE_COMP_NONE && !c->z)
+			c->z = wire_zctx_new();
+		if (wire_batch_end_comp(&w, c->z, c->comp, c->comp_level, &wl) < 0)
 			break;
+		c->sent_wire += wl;
 		c->send_next = q;
 		link_flush(c->link);
 	}
@@ -1555,6 +1566,7 @@ static void conn_free(struct conn *c)
 	free(c->root);
 	free(c->repset);
 	free(c->target);
+	wire_zctx_free(c->z);
 	free(c);
 }
 
@@ -2366,6 +2378,11 @@ static const char *orphans_word(enum source_orphans_action a)
 	}
 }
 
+static const char *comp_word(enum wire_comp c)
+{
+	return c == WIRE_COMP_LZ4 ? "lz4" : c == WIRE_COMP_ZSTD ? "zstd" : "none";
+}
+
 /* connections.conf is rewritten (atomically) when a connection is made,
  * removed, or starts or ends a mirror; the queue itself lives in the
  * journal. */
@@ -2412,6 +2429,10 @@ static int conns_save(struct source *s)
 		config_setting_set_bool(config_setting_add(g, "verify_remirror", CONFIG_TYPE_BOOL), c->vsched.remirror);
 		config_setting_set_bool(config_setting_add(g, "verify_newer", CONFIG_TYPE_BOOL), c->vsched.newer);
 		config_setting_set_bool(config_setting_add(g, "verify_checksum", CONFIG_TYPE_BOOL), c->vsched.checksum);
+		config_setting_set_string(config_setting_add(g, "compression", CONFIG_TYPE_STRING),
+					  comp_word(c->comp));
+		config_setting_set_int64(config_setting_add(g, "compression_level", CONFIG_TYPE_INT64),
+					 c->comp_level);
 		mscript_save(&c->scripts, g);
 	}
 	ret = conf_save_file(&cfg, s->conns_path);
@@ -2481,6 +2502,12 @@ void source_free(struct source *s)
 	free(s);
 }
 
+/* Connections to the same target address share one compression setting. */
+static bool same_target(const struct conn *a, const struct conn *b)
+{
+	return a != b && a->port == b->port && util_streq_ci(a->host, b->host);
+}
+
 static bool abs_clean(const char *p)
 {
 	return p && p[0] == '/' && !strstr(p, "/../") && !strstr(p, "/./") &&
@@ -2522,6 +2549,13 @@ static struct conn *conn_build(struct source *s, const struct source_connect_req
 		conn_free(c);
 		return NULL;
 	}
+	c->comp_level = WIRE_ZSTD_LEVEL_DEFAULT;
+	for (const struct conn *o = s->conns; o; o = o->next)
+		if (same_target(o, c)) {
+			c->comp = o->comp;
+			c->comp_level = o->comp_level;
+			break;
+		}
 	c->map = req->map;
 	c->base = req->base ? util_xstrdup(req->base) : NULL;
 	if (req->npairs) {
@@ -2696,6 +2730,11 @@ static void conn_load_tasks(struct conn *c, const config_setting_t *g)
 		c->vsched.newer = b;
 	if (config_setting_lookup_bool(g, "verify_checksum", &b))
 		c->vsched.checksum = b;
+	t = cfg_str(g, "compression");
+	c->comp = !strcmp(t, "lz4") ? WIRE_COMP_LZ4 : !strcmp(t, "zstd") ? WIRE_COMP_ZSTD : WIRE_COMP_NONE;
+	if (config_setting_lookup_int64(g, "compression_level", &age) && age >= WIRE_ZSTD_LEVEL_MIN &&
+	    age <= WIRE_ZSTD_LEVEL_MAX)
+		c->comp_level = (int)age;
 	mscript_load(&c->scripts, g);
 	if (cr[0]) {
 		char err[256];
@@ -3064,6 +3103,58 @@ int source_orphans_set(struct source *s, uint32_t con_id,
 	return 0;
 }
 
+int source_compression_set(struct source *s, uint32_t con_id, enum wire_comp comp, int level,
+			   struct util_buf *msg)
+{
+	struct conn *c = conn_find(s, con_id), *o;
+
+	if (!c) {
+		util_buf_printf(msg, "no connection %u\n", con_id);
+		return -1;
+	}
+	if (comp != WIRE_COMP_NONE && comp != WIRE_COMP_LZ4 && comp != WIRE_COMP_ZSTD) {
+		util_buf_printf(msg, "COMPRESSION: unknown method\n");
+		return -1;
+	}
+	if (comp == WIRE_COMP_ZSTD && (level < WIRE_ZSTD_LEVEL_MIN || level > WIRE_ZSTD_LEVEL_MAX)) {
+		util_buf_printf(msg, "COMPRESSION: zstd level %d out of range %d..%d\n", level,
+				WIRE_ZSTD_LEVEL_MIN, WIRE_ZSTD_LEVEL_MAX);
+		return -1;
+	}
+	if (comp != WIRE_COMP_ZSTD)
+		level = WIRE_ZSTD_LEVEL_DEFAULT;
+	util_buf_printf(msg, "Compression %s", comp_word(comp));
+	if (comp == WIRE_COMP_ZSTD)
+		util_buf_printf(msg, " level %d", level);
+	util_buf_printf(msg, " for target %s:%u (connections ", c->host, c->port);
+	for (o = s->conns; o; o = o->next) {
+		if (o != c && !same_target(o, c))
+			continue;
+		o->comp = comp;
+		o->comp_level = level;
+	}
+	/* In ID order, for the message. */
+	{
+		uint32_t id, last = 0;
+		bool first = true;
+
+		for (;;) {
+			id = 0;
+			for (o = s->conns; o; o = o->next)
+				if ((o == c || same_target(o, c)) && o->id > last && (!id || o->id < id))
+					id = o->id;
+			if (!id)
+				break;
+			util_buf_printf(msg, "%s%u", first ? "" : ", ", id);
+			first = false;
+			last = id;
+		}
+	}
+	util_buf_puts(msg, ")\n");
+	conns_save(s);
+	return 0;
+}
+
 void source_restored(struct source *s, const char *repset, const char *host)
 {
 	for (struct conn *c = s->conns; c; c = c->next) {
@@ -3243,6 +3334,11 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 			c->spilled_ops, c->spilled_bytes);
 	util_buf_printf(out, "Sent ops:             %" PRIu64 "\n", c->sent_ops);
 	util_buf_printf(out, "Sent bytes:           %" PRIu64 "\n", c->sent_bytes);
+	util_buf_printf(out, "Sent compressed:      %" PRIu64 " bytes\n", c->sent_wire);
+	util_buf_printf(out, "Compression:          %s", comp_word(c->comp));
+	if (c->comp == WIRE_COMP_ZSTD)
+		util_buf_printf(out, " level %d", c->comp_level);
+	util_buf_puts(out, "\n");
 	util_buf_printf(out, "Last acknowledged op: %" PRIu64 "\n", c->last_acked);
 	util_buf_printf(out, "Changed files:        %" PRIu64 " sent, %" PRIu64 " bytes of data; %" PRIu64 " resent whole (the target's copy was not the expected one)\n",
 			c->rt_files, c->rt_sent, c->rt_whole);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "util.h"
+#include "wire.h"
 
 struct agent;
 struct source;
@@ -114,6 +115,12 @@ void source_restored(struct source *s, const char *repset, const char *host);
  * NULL removes it. 0, or -1 with the reason in msg. */
 int source_script_set(struct source *s, uint32_t con_id, const char *event,
 		      const char *path, const char *args, struct util_buf *msg);
+/* COMPRESSION: how BATCH frames are compressed (level: zstd's, 1..19).
+ * The setting belongs to the target address: it is set on every connection
+ * of this source to the same host:port, and a later CONNECT to that address
+ * takes it over. Saved with the connections. 0, or -1 with the reason. */
+int source_compression_set(struct source *s, uint32_t con_id, enum wire_comp comp, int level,
+			   struct util_buf *msg);
 int source_orphans_run(struct source *s, uint32_t con_id, bool start, struct util_buf *msg);
 /* 1 when everything queued so far is applied on the target (and no mirror is
  * still producing), 0 when not yet, -1 for an unknown connection. */

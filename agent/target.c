@@ -82,6 +82,9 @@ struct target {
 	struct tsession *sessions;
 	struct tlink *links;
 	uint64_t ops_applied;
+	/* Inflates compressed batches; one serves every link, as a batch is
+	 * applied (or copied into held) before the next is decoded. */
+	struct wire_zctx *z;
 };
 
 static const struct link_ops tlink_ops;
@@ -745,7 +748,9 @@ static void on_batch(struct target *t, struct link *l, const struct wire_frame *
 	uint64_t seq, expect;
 	char err[512];
 
-	if (wire_get_batch(f, &b) < 0) {
+	if (!t->z)
+		t->z = wire_zctx_new();
+	if (wire_get_batch_z(f, &b, t->z) < 0) {
 		link_fail(l, WIRE_E_MALFORMED, "malformed BATCH");
 		return;
 	}
@@ -1003,6 +1008,7 @@ void target_free(struct target *t)
 		t->sessions = s->next;
 		session_free(s);
 	}
+	wire_zctx_free(t->z);
 	evloop_del_fd(t->a->loop, t->fd);
 	close(t->fd);
 	free(t);
