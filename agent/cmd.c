@@ -16,6 +16,7 @@
 #include "restore.h"
 #include "monitor.h"
 #include "source.h"
+#include "tbucket.h"
 #include "wire.h"
 #include "target.h"
 
@@ -870,6 +871,32 @@ usage:
 	return CMD_E_SYNTAX;
 }
 
+/* LIMIT BANDWIDTH con_id bytes_per_second|NONE: K, M, G suffixes are
+ * powers of 1024 (util_parse_size), as for the queue sizes. */
+static int64_t cmd_limit(struct agent *a, const struct cmd_caller *who,
+			 const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	const struct ctlproto_arg *v = cmd->argv;
+	uint64_t limit = 0;
+	uint32_t id;
+
+	(void)who;
+	if (cmd->argc != 4 || !arg_is(&v[1], "BANDWIDTH"))
+		goto usage;
+	if (parse_con_id(&v[2], &id, out) < 0)
+		return CMD_E_PARAM;
+	if (!arg_is(&v[3], "NONE") &&
+	    (util_parse_size(v[3].text, &limit) < 0 || limit == 0 || limit > TBUCKET_RATE_MAX)) {
+		util_buf_printf(out, "LIMIT BANDWIDTH: %s is not a rate from 1 to %" PRIu64 " bytes per second (K, M, G: times 1024) or NONE\n",
+				v[3].text, TBUCKET_RATE_MAX);
+		return CMD_E_PARAM;
+	}
+	return source_bandwidth_set(a->source, id, limit, out) < 0 ? CMD_E_PARAM : 1;
+usage:
+	util_buf_puts(out, "usage: LIMIT BANDWIDTH con_id bytes_per_second|NONE (e.g. 2000000, 512K, 10M)\n");
+	return CMD_E_SYNTAX;
+}
+
 static const struct cmd_def cmds[] = {
 	{ "STATUS", false, cmd_status },
 	{ "GET", false, cmd_get },
@@ -884,6 +911,7 @@ static const struct cmd_def cmds[] = {
 	{ "VERIFY", false, cmd_verify }, /* RESULT read-only, the rest checks */
 	{ "ORPHANS", true, cmd_orphans },
 	{ "COMPRESSION", true, cmd_compression },
+	{ "LIMIT", true, cmd_limit },
 	{ "SCRIPT", true, cmd_script },
 	{ "MONITOR", false, cmd_monitor }, /* LIST read-only, the rest checks */
 	{ "FAILOVER", true, cmd_failover },

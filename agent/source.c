@@ -24,6 +24,7 @@
 #include "blockmap.h"
 #include "op.h"
 #include "repset.h"
+#include "tbucket.h"
 #include "restore.h"
 #include "verifylog.h"
 #include "wire.h"
@@ -126,6 +127,15 @@ struct conn {
 	int comp_level;
 	struct wire_zctx *z;
 	uint64_t sent_wire;
+	/* Bandwidth limit (LIMIT BANDWIDTH), on sent_wire's bytes: 0 = none.
+	 * When the bucket is empty conn_pump stops and bw_timer resumes it. */
+	uint64_t bw_limit;
+	struct tbucket bw;
+	struct evloop_timer *bw_timer;
+	/* Send rate over the last whole second: sent_wire at the start of
+	 * the current second (rate_t, monotonic s) and what the one before
+	 * sent. */
+	uint64_t rate_t, rate_mark, rate_last;
 
 	/* Inode -> a name the target has for it, for inodes with more than
 	 * one name (see "hard links" below). */
@@ -221,6 +231,7 @@ struct source {
 };
 
 static void conn_pump(struct conn *c);
+static size_t conn_chunk(const struct conn *c);
 static void conn_dial(struct conn *c);
 static int conns_save(struct source *s);
 static void sync_path(struct conn *c, const char *abs, size_t len, enum mirror_maps how,
@@ -994,6 +1005,7 @@ static int conn_task(struct conn *c, enum task_kind kind, char *err, size_t errl
 	mo.ctx = c;
 	mo.xattrs = true;
 	mo.block = (uint32_t)c->src->a->conf.capture.block_size;
+	mo.chunk = conn_chunk(c);
 	mo.maps = conn_maps(c); /* MIRROR_MAPS_FORGET: what it sends drops them */
 	switch (kind) {
 	case TASK_MIRROR:
@@ -1308,16 +1320,100 @@ static void probes_lost(struct conn *c, uint64_t applied)
 
 /* ------------------------------------------------------------------- link */
 
+static void bw_resume(struct evloop *loop, struct evloop_timer *t, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)loop;
+	(void)t;
+	c->bw_timer = NULL;
+	conn_pump(c);
+}
+
+/* Rolls the per-second send rate window forward to now. */
+static void rate_roll(struct conn *c)
+{
+	uint64_t sec = util_now_mono_ns() / 1000000000u;
+
+	if (sec == c->rate_t)
+		return;
+	c->rate_last = sec == c->rate_t + 1 ? c->sent_wire - c->rate_mark : 0;
+	c->rate_t = sec;
+	c->rate_mark = c->sent_wire;
+}
+
+/* Bytes sent in the last whole second (rate_roll's window, read-only). */
+static uint64_t rate_of(const struct conn *c)
+{
+	uint64_t sec = util_now_mono_ns() / 1000000000u;
+
+	return sec == c->rate_t ? c->rate_last : sec == c->rate_t + 1 ? c->sent_wire - c->rate_mark : 0;
+}
+
+/* How many batch bytes may go now (BATCH_BYTES without a limit), or 0 with
+ * bw_timer armed for when tokens are there again. Under a limit batches are
+ * kept to a fortieth of a second (the burst), so no second ends more than
+ * about one batch plus the burst (5 %) away from the limit. */
+static size_t bw_allow(struct conn *c)
+{
+	uint64_t now, wait;
+
+	if (!c->bw_limit)
+		return BATCH_BYTES;
+	now = util_now_mono_ns() / 1000;
+	wait = tbucket_wait_us(&c->bw, 1, now);
+	if (wait == 0)
+		return c->bw.burst < BATCH_BYTES ? (size_t)c->bw.burst : BATCH_BYTES;
+	if (!c->bw_timer)
+		c->bw_timer = evloop_timer_add(c->src->a->loop, (wait + 999) / 1000, 0, bw_resume, c);
+	return 0;
+}
+
+/* Data per WRITE op of a walk starting now. A batch holds at least one op,
+ * so under a limit the pieces are cut to about the burst (whole blocks, at
+ * least one): 1 MiB ops at 2 MB/s would make seconds of 1 or 2 MiB. */
+static size_t conn_chunk(const struct conn *c)
+{
+	uint64_t block = c->src->a->conf.capture.block_size, n;
+
+	if (!c->bw_limit || !block)
+		return 0; /* MIRROR_CHUNK_DEFAULT */
+	n = c->bw.burst / block * block;
+	if (n < block)
+		n = block;
+	return n < MIRROR_CHUNK_DEFAULT ? (size_t)n : 0;
+}
+
+/* limit 0 = none. A new limit starts with a full bucket (one burst). */
+static void bw_set(struct conn *c, uint64_t limit)
+{
+	uint64_t burst = limit / 40 ? limit / 40 : 1;
+
+	if (c->bw_timer) {
+		evloop_timer_cancel(c->src->a->loop, c->bw_timer);
+		c->bw_timer = NULL;
+	}
+	c->bw_limit = 0;
+	if (limit && tbucket_init(&c->bw, limit, burst, util_now_mono_ns() / 1000) == 0)
+		c->bw_limit = limit;
+}
+
 static void conn_pump(struct conn *c)
 {
+	size_t cap;
+
 	while (c->link && c->connected && !c->tpaused && c->send_next &&
-	       link_pending(c->link) < LINK_HIGH_WATER) {
+	       link_pending(c->link) < LINK_HIGH_WATER && (cap = bw_allow(c)) > 0) {
 		struct wire_batch_writer w;
 		struct qrec *q = c->send_next;
 		size_t wl = 0;
 
 		wire_batch_begin(&w, link_out(c->link), c->id, q->seq);
-		while (q && wire_batch_size(&w) < BATCH_BYTES &&
+		/* At least one record, then while the batch stays within cap
+		 * (BATCH_BYTES may be passed by the last record, as before). */
+		while (q && (q == c->send_next ||
+			     (c->bw_limit ? wire_batch_size(&w) + q->len <= cap :
+					    wire_batch_size(&w) < cap)) &&
 		       wire_batch_add(&w, q->data, q->len) == 0) {
 			c->sent_ops++;
 			c->sent_bytes += q->len;
@@ -1327,7 +1423,10 @@ static void conn_pump(struct conn *c)
 			c->z = wire_zctx_new();
 		if (wire_batch_end_comp(&w, c->z, c->comp, c->comp_level, &wl) < 0)
 			break;
+		rate_roll(c);
 		c->sent_wire += wl;
+		if (c->bw_limit)
+			tbucket_consume(&c->bw, wl, util_now_mono_ns() / 1000);
 		c->send_next = q;
 		link_flush(c->link);
 	}
@@ -1526,6 +1625,8 @@ static void conn_free(struct conn *c)
 		evloop_timer_cancel(c->src->a->loop, c->retry);
 	if (c->mirror_tick)
 		evloop_timer_cancel(c->src->a->loop, c->mirror_tick);
+	if (c->bw_timer)
+		evloop_timer_cancel(c->src->a->loop, c->bw_timer);
 	if (c->mw)
 		mirror_walk_free(c->mw);
 	if (c->repair)
@@ -1994,6 +2095,7 @@ static void sync_walk(struct conn *c, const char *abs, size_t len,
 	 * it). One with a single name is kept, so a rename still goes as a
 	 * delta. */
 	mo.fresh_root = appeared;
+	mo.chunk = conn_chunk(c);
 	roots[0] = abs;
 	w = mirror_walk_new(roots, 1, &mo, err, sizeof(err));
 	if (!w)
@@ -2433,6 +2535,8 @@ static int conns_save(struct source *s)
 					  comp_word(c->comp));
 		config_setting_set_int64(config_setting_add(g, "compression_level", CONFIG_TYPE_INT64),
 					 c->comp_level);
+		config_setting_set_int64(config_setting_add(g, "bandwidth_limit", CONFIG_TYPE_INT64),
+					 (long long)c->bw_limit);
 		mscript_save(&c->scripts, g);
 	}
 	ret = conf_save_file(&cfg, s->conns_path);
@@ -2735,6 +2839,9 @@ static void conn_load_tasks(struct conn *c, const config_setting_t *g)
 	if (config_setting_lookup_int64(g, "compression_level", &age) && age >= WIRE_ZSTD_LEVEL_MIN &&
 	    age <= WIRE_ZSTD_LEVEL_MAX)
 		c->comp_level = (int)age;
+	if (config_setting_lookup_int64(g, "bandwidth_limit", &age) && age > 0 &&
+	    (uint64_t)age <= TBUCKET_RATE_MAX)
+		bw_set(c, (uint64_t)age);
 	mscript_load(&c->scripts, g);
 	if (cr[0]) {
 		char err[256];
@@ -3206,6 +3313,32 @@ int source_script_set(struct source *s, uint32_t con_id, const char *event,
 	return 0;
 }
 
+int source_bandwidth_set(struct source *s, uint32_t con_id, uint64_t limit, struct util_buf *msg)
+{
+	struct conn *c = conn_find(s, con_id);
+
+	if (!c) {
+		util_buf_printf(msg, "no connection %u\n", con_id);
+		return -1;
+	}
+	if (limit > TBUCKET_RATE_MAX) {
+		util_buf_printf(msg, "LIMIT BANDWIDTH: %" PRIu64 " bytes/s is more than the most, %" PRIu64 "\n",
+				limit, TBUCKET_RATE_MAX);
+		return -1;
+	}
+	bw_set(c, limit);
+	conns_save(s);
+	if (limit) {
+		util_buf_printf(msg, "Bandwidth limit of connection %u: %" PRIu64 " bytes/s\n", con_id, limit);
+		dtlog(DTLOG_INFO, 0, "Connection %u: bandwidth limited to %" PRIu64 " bytes/s", con_id, limit);
+	} else {
+		util_buf_printf(msg, "Bandwidth limit of connection %u: none\n", con_id);
+		dtlog(DTLOG_INFO, 0, "Connection %u: bandwidth limit removed", con_id);
+	}
+	conn_pump(c); /* a lifted or raised limit lets the queue go now */
+	return 0;
+}
+
 int source_orphans_run(struct source *s, uint32_t con_id, bool start, struct util_buf *msg)
 {
 	struct conn *c = conn_find(s, con_id);
@@ -3339,6 +3472,11 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 	if (c->comp == WIRE_COMP_ZSTD)
 		util_buf_printf(out, " level %d", c->comp_level);
 	util_buf_puts(out, "\n");
+	if (c->bw_limit)
+		util_buf_printf(out, "Bandwidth limit:      %" PRIu64 " bytes/s\n", c->bw_limit);
+	else
+		util_buf_puts(out, "Bandwidth limit:      none\n");
+	util_buf_printf(out, "Send rate:            %" PRIu64 " bytes/s over the last second\n", rate_of(c));
 	util_buf_printf(out, "Last acknowledged op: %" PRIu64 "\n", c->last_acked);
 	util_buf_printf(out, "Changed files:        %" PRIu64 " sent, %" PRIu64 " bytes of data; %" PRIu64 " resent whole (the target's copy was not the expected one)\n",
 			c->rt_files, c->rt_sent, c->rt_whole);

@@ -121,6 +121,11 @@ int source_script_set(struct source *s, uint32_t con_id, const char *event,
  * takes it over. Saved with the connections. 0, or -1 with the reason. */
 int source_compression_set(struct source *s, uint32_t con_id, enum wire_comp comp, int level,
 			   struct util_buf *msg);
+/* LIMIT BANDWIDTH: bytes per second of BATCH frames on the wire (after
+ * compression) for this connection, 0 = no limit; at most TBUCKET_RATE_MAX.
+ * A token bucket with a burst of 1/40 s holds each second within about 5 %.
+ * Saved with the connection. 0, or -1 with the reason in msg. */
+int source_bandwidth_set(struct source *s, uint32_t con_id, uint64_t limit, struct util_buf *msg);
 int source_orphans_run(struct source *s, uint32_t con_id, bool start, struct util_buf *msg);
 /* 1 when everything queued so far is applied on the target (and no mirror is
  * still producing), 0 when not yet, -1 for an unknown connection. */
