@@ -19,6 +19,7 @@
 #include "tbucket.h"
 #include "wire.h"
 #include "target.h"
+#include "transmit.h"
 
 struct cmd_def {
 	const char *name;
@@ -897,6 +898,179 @@ usage:
 	return CMD_E_SYNTAX;
 }
 
+/* TRANSMIT START|STOP|PAUSE|RESUME con_id */
+static int64_t cmd_transmit(struct agent *a, const struct cmd_caller *who,
+			    const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	static const char *const words[] = { "START", "STOP", "PAUSE", "RESUME" };
+	const struct ctlproto_arg *v = cmd->argv;
+	uint32_t id;
+	size_t i;
+
+	(void)who;
+	if (cmd->argc != 3)
+		goto usage;
+	for (i = 0; i < UTIL_ARRAY_SIZE(words) && !arg_is(&v[1], words[i]); i++)
+		;
+	if (i == UTIL_ARRAY_SIZE(words))
+		goto usage;
+	if (parse_con_id(&v[2], &id, out) < 0)
+		return CMD_E_PARAM;
+	return source_transmit(a->source, id, (enum source_transmit)i, out) < 0 ? CMD_E_PARAM : 1;
+usage:
+	util_buf_puts(out, "usage: TRANSMIT START|STOP|PAUSE|RESUME con_id\n");
+	return CMD_E_SYNTAX;
+}
+
+/* PAUSETARGET target / RESUMETARGET target */
+static int64_t cmd_pausetarget(struct agent *a, const struct cmd_caller *who,
+			       const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	bool pause = arg_is(&cmd->argv[0], "PAUSETARGET");
+
+	(void)who;
+	if (cmd->argc != 2) {
+		util_buf_printf(out, "usage: %s target[:port]\n", pause ? "PAUSETARGET" : "RESUMETARGET");
+		return CMD_E_SYNTAX;
+	}
+	return source_pause_target(a->source, cmd->argv[1].text, pause, out) < 0 ? CMD_E_PARAM : 1;
+}
+
+/* "n %" (DTCL passes the '%' as its own argument), "n PERCENT" or a quoted
+ * "n%" at v: the percent, 1..100, and how many arguments it took. */
+static int parse_percent(const struct ctlproto_arg *v, size_t n, unsigned *pct, size_t *used)
+{
+	char num[32];
+	uint64_t k;
+	size_t len = strlen(v[0].text);
+
+	if (len >= sizeof(num))
+		return -1;
+	memcpy(num, v[0].text, len + 1);
+	if (n >= 2 && (!strcmp(v[1].text, "%") || arg_is(&v[1], "PERCENT"))) {
+		*used = 2;
+	} else if (len && num[len - 1] == '%') {
+		num[len - 1] = '\0';
+		*used = 1;
+	} else {
+		return -1;
+	}
+	if (util_parse_u64(num, &k) < 0 || k < 1 || k > 100)
+		return -1;
+	*pct = (unsigned)k;
+	return 0;
+}
+
+/* SCHEDULE con_id [START "date time" [EVERY n MINUTES|HOURS|DAYS] |
+ *   THRESHOLD n% | THRESHOLD n BYTES | STOP AFTER n MINUTES|HOURS|DAYS|BYTES |
+ *   WINDOW "hh:mm" "hh:mm" | CLEAR [START|THRESHOLD|STOP|WINDOW] | ENABLE | DISABLE] */
+static int64_t cmd_schedule(struct agent *a, const struct cmd_caller *who,
+			    const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	const struct ctlproto_arg *v = cmd->argv;
+	size_t n = cmd->argc, used;
+	struct transmit_sched sc;
+	char err[256];
+	uint64_t k;
+	uint32_t id;
+
+	if (n < 2)
+		goto usage;
+	if (parse_con_id(&v[1], &id, out) < 0)
+		return CMD_E_PARAM;
+	if (source_schedule_get(a->source, id, &sc, out) < 0)
+		return CMD_E_PARAM;
+	if (n == 2) {
+		if (source_status_schedule(a->source, id, out) < 0)
+			return CMD_E_PARAM;
+		return 1;
+	}
+	if (who->access != CTLPROTO_ACCESS_ADMIN) {
+		util_buf_printf(out, "SCHEDULE: permission denied: needs root or group %s\n",
+				a->conf.agent.admin_group);
+		return CMD_E_UNKNOWN;
+	}
+	if (arg_is(&v[2], "START") && (n == 4 || n == 7)) {
+		if (transmit_parse_datetime(v[3].text, &sc.start, err, sizeof(err)) < 0)
+			goto bad;
+		sc.every = 0;
+		if (n == 7) {
+			if (!arg_is(&v[4], "EVERY"))
+				goto usage;
+			if (util_parse_u64(v[5].text, &k) < 0) {
+				snprintf(err, sizeof(err), "%s is not a number", v[5].text);
+				goto bad;
+			}
+			if (transmit_parse_span(k, v[6].text, &sc.every, err, sizeof(err)) < 0)
+				goto bad;
+		}
+	} else if (arg_is(&v[2], "THRESHOLD") && (n == 4 || n == 5)) {
+		if (n == 5 && arg_is(&v[4], "BYTES")) {
+			if (util_parse_size(v[3].text, &k) < 0 || k == 0) {
+				snprintf(err, sizeof(err), "%s is not a number of bytes (K, M, G: times 1024)", v[3].text);
+				goto bad;
+			}
+			sc.threshold_bytes = k;
+		} else if (parse_percent(&v[3], n - 3, &sc.threshold_pct, &used) < 0 || 3 + used != n) {
+			snprintf(err, sizeof(err), "THRESHOLD takes n%% (1..100), n PERCENT or n BYTES");
+			goto bad;
+		}
+	} else if (arg_is(&v[2], "STOP") && n == 6 && arg_is(&v[3], "AFTER")) {
+		if (arg_is(&v[5], "BYTES")) {
+			if (util_parse_size(v[4].text, &k) < 0 || k == 0) {
+				snprintf(err, sizeof(err), "%s is not a number of bytes (K, M, G: times 1024)", v[4].text);
+				goto bad;
+			}
+			sc.stop_bytes = k;
+		} else {
+			if (util_parse_u64(v[4].text, &k) < 0) {
+				snprintf(err, sizeof(err), "%s is not a number", v[4].text);
+				goto bad;
+			}
+			if (transmit_parse_span(k, v[5].text, &sc.stop_secs, err, sizeof(err)) < 0)
+				goto bad;
+		}
+	} else if (arg_is(&v[2], "WINDOW") && n == 5) {
+		if (transmit_parse_hhmm(v[3].text, &sc.win_open, err, sizeof(err)) < 0 ||
+		    transmit_parse_hhmm(v[4].text, &sc.win_close, err, sizeof(err)) < 0)
+			goto bad;
+		if (sc.win_open == sc.win_close) {
+			snprintf(err, sizeof(err), "the window opens and closes at the same time");
+			goto bad;
+		}
+	} else if (arg_is(&v[2], "CLEAR") && (n == 3 || n == 4)) {
+		struct transmit_sched none;
+
+		transmit_sched_init(&none);
+		none.enabled = sc.enabled;
+		if (n == 3)
+			sc = none;
+		else if (arg_is(&v[3], "START"))
+			sc.start = 0, sc.every = 0;
+		else if (arg_is(&v[3], "THRESHOLD"))
+			sc.threshold_pct = 0, sc.threshold_bytes = 0;
+		else if (arg_is(&v[3], "STOP"))
+			sc.stop_secs = 0, sc.stop_bytes = 0;
+		else if (arg_is(&v[3], "WINDOW"))
+			sc.win_open = sc.win_close = -1;
+		else
+			goto usage;
+	} else if ((arg_is(&v[2], "ENABLE") || arg_is(&v[2], "DISABLE")) && n == 3) {
+		sc.enabled = arg_is(&v[2], "ENABLE");
+	} else {
+		goto usage;
+	}
+	return source_schedule_set(a->source, id, &sc, out) < 0 ? CMD_E_PARAM : 1;
+bad:
+	util_buf_printf(out, "SCHEDULE: %s\n", err);
+	return CMD_E_PARAM;
+usage:
+	util_buf_puts(out, "usage: SCHEDULE con_id [START \"yyyy-mm-dd hh:mm\" [EVERY n MINUTES|HOURS|DAYS]\n"
+			   "       | THRESHOLD n% | THRESHOLD n BYTES | STOP AFTER n MINUTES|HOURS|DAYS|BYTES\n"
+			   "       | WINDOW \"hh:mm\" \"hh:mm\" | CLEAR [START|THRESHOLD|STOP|WINDOW] | ENABLE | DISABLE]\n");
+	return CMD_E_SYNTAX;
+}
+
 static const struct cmd_def cmds[] = {
 	{ "STATUS", false, cmd_status },
 	{ "GET", false, cmd_get },
@@ -912,6 +1086,10 @@ static const struct cmd_def cmds[] = {
 	{ "ORPHANS", true, cmd_orphans },
 	{ "COMPRESSION", true, cmd_compression },
 	{ "LIMIT", true, cmd_limit },
+	{ "TRANSMIT", true, cmd_transmit },
+	{ "PAUSETARGET", true, cmd_pausetarget },
+	{ "RESUMETARGET", true, cmd_pausetarget },
+	{ "SCHEDULE", false, cmd_schedule }, /* showing is read-only, the rest checks */
 	{ "SCRIPT", true, cmd_script },
 	{ "MONITOR", false, cmd_monitor }, /* LIST read-only, the rest checks */
 	{ "FAILOVER", true, cmd_failover },

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <inttypes.h>
@@ -25,6 +26,7 @@
 #include "op.h"
 #include "repset.h"
 #include "tbucket.h"
+#include "transmit.h"
 #include "restore.h"
 #include "verifylog.h"
 #include "wire.h"
@@ -136,6 +138,13 @@ struct conn {
 	 * the current second (rate_t, monotonic s) and what the one before
 	 * sent. */
 	uint64_t rate_t, rate_mark, rate_last;
+	/* Transmission control: TRANSMIT (this connection), PAUSETARGET
+	 * (every connection to the target; Pause Pending until what is in
+	 * flight is applied), SCHEDULE (shared like compression). */
+	enum tx_mode { TX_STARTED, TX_PAUSED, TX_STOPPED } tx;
+	bool tx_target_paused, tx_pause_pending;
+	struct transmit_sched sched;
+	struct transmit_session sess;
 
 	/* Inode -> a name the target has for it, for inodes with more than
 	 * one name (see "hard links" below). */
@@ -1398,11 +1407,23 @@ static void bw_set(struct conn *c, uint64_t limit)
 		c->bw_limit = limit;
 }
 
+/* Whether queued data may go now: not held by TRANSMIT, PAUSETARGET, the
+ * target itself, or a schedule between sessions. */
+static bool conn_may_send(const struct conn *c)
+{
+	if (c->tx != TX_STARTED || c->tx_target_paused || c->tpaused)
+		return false;
+	if (!c->sess.active)
+		return !transmit_sched_active(&c->sched);
+	/* The byte limit holds per batch, not only at the next tick. */
+	return !c->sched.stop_bytes || c->sent_wire - c->sess.sent_at_start < c->sched.stop_bytes;
+}
+
 static void conn_pump(struct conn *c)
 {
 	size_t cap;
 
-	while (c->link && c->connected && !c->tpaused && c->send_next &&
+	while (c->link && c->connected && conn_may_send(c) && c->send_next &&
 	       link_pending(c->link) < LINK_HIGH_WATER && (cap = bw_allow(c)) > 0) {
 		struct wire_batch_writer w;
 		struct qrec *q = c->send_next;
@@ -1433,6 +1454,22 @@ static void conn_pump(struct conn *c)
 	if (c->mw && !c->mpaused && !c->mirror_tick && !c->spilling &&
 	    c->queued_bytes < c->src->a->conf.queue.memory)
 		c->mirror_tick = evloop_timer_add(c->src->a->loop, 0, 0, mirror_tick, c);
+}
+
+/* Ops sent but not yet acknowledged. */
+static bool in_flight(const struct conn *c)
+{
+	return c->head && c->head != c->send_next;
+}
+
+/* A PAUSETARGET becomes Paused once what was in flight is applied. */
+static void tx_settle(struct conn *c)
+{
+	if (c->tx_pause_pending && !in_flight(c)) {
+		c->tx_pause_pending = false;
+		dtlog(DTLOG_INFO, 0, "Connection %u: target %s paused; %" PRIu64 " ops wait in the queue",
+		      c->id, c->target, c->queued_ops + c->spilled_ops);
+	}
 }
 
 static void conn_ready(struct link *l, void *arg)
@@ -1522,6 +1559,7 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 			return;
 		}
 		conn_acked(c, ack.seq);
+		tx_settle(c);
 		task_progress(c);
 		conn_pump(c);
 		break;
@@ -1566,7 +1604,7 @@ static void retry_dial(struct evloop *loop, struct evloop_timer *t, void *arg)
 	(void)loop;
 	(void)t;
 	c->retry = NULL;
-	if (c->state != CONN_STOPPED && !c->link)
+	if (c->state != CONN_STOPPED && c->tx != TX_STOPPED && !c->link)
 		conn_dial(c);
 }
 
@@ -1575,7 +1613,9 @@ static void conn_closed(struct link *l, const char *why, void *arg)
 	struct conn *c = arg;
 
 	(void)l;
-	if (c->connected)
+	if (c->tx == TX_STOPPED)
+		dtlog(DTLOG_INFO, 0, "Connection %u: link to %s closed, transmission stopped", c->id, c->target);
+	else if (c->connected)
 		dtlog(DTLOG_WARNING, 77, "Connection lost with IP address %s (connection %u): %s",
 		      c->target, c->id, why);
 	else if (strcmp(c->last_error, why))
@@ -1586,7 +1626,7 @@ static void conn_closed(struct link *l, const char *why, void *arg)
 	c->link = NULL;
 	c->connected = false;
 	/* A target that refused us will likely refuse again: ask less often. */
-	if (c->state != CONN_STOPPED && !c->retry)
+	if (c->state != CONN_STOPPED && c->tx != TX_STOPPED && !c->retry)
 		c->retry = evloop_timer_add(c->src->a->loop,
 					    c->state == CONN_ERROR ? REFUSED_RETRY_MS : RECONNECT_MS,
 					    0, retry_dial, c);
@@ -2537,6 +2577,11 @@ static int conns_save(struct source *s)
 					 c->comp_level);
 		config_setting_set_int64(config_setting_add(g, "bandwidth_limit", CONFIG_TYPE_INT64),
 					 (long long)c->bw_limit);
+		config_setting_set_string(config_setting_add(g, "transmit", CONFIG_TYPE_STRING),
+					  c->tx == TX_STOPPED ? "stopped" : c->tx == TX_PAUSED ? "paused" : "started");
+		config_setting_set_bool(config_setting_add(g, "target_paused", CONFIG_TYPE_BOOL),
+					c->tx_target_paused);
+		transmit_save(&c->sched, &c->sess, g);
 		mscript_save(&c->scripts, g);
 	}
 	ret = conf_save_file(&cfg, s->conns_path);
@@ -2654,10 +2699,13 @@ static struct conn *conn_build(struct source *s, const struct source_connect_req
 		return NULL;
 	}
 	c->comp_level = WIRE_ZSTD_LEVEL_DEFAULT;
+	transmit_sched_init(&c->sched);
 	for (const struct conn *o = s->conns; o; o = o->next)
 		if (same_target(o, c)) {
 			c->comp = o->comp;
 			c->comp_level = o->comp_level;
+			c->sched = o->sched;
+			c->tx_target_paused = o->tx_target_paused;
 			break;
 		}
 	c->map = req->map;
@@ -2677,6 +2725,7 @@ static struct conn *conn_build(struct source *s, const struct source_connect_req
 	c->next_seq = 1;
 	c->id = id;
 	c->state = CONN_STARTED;
+	transmit_session_reset(&c->sess, &c->sched, time(NULL));
 	return c;
 }
 
@@ -2757,7 +2806,8 @@ static void conn_begin(struct conn *c, bool mirror, bool restart, struct util_bu
 		util_buf_printf(msg, "warning: mirror not started: %s\n", err);
 	else if (!mirror)
 		c->mirror_done = true;
-	conn_dial(c);
+	if (c->tx != TX_STOPPED)
+		conn_dial(c);
 }
 
 /* Is the target this host? Loopback addresses and our own name are. */
@@ -2843,6 +2893,11 @@ static void conn_load_tasks(struct conn *c, const config_setting_t *g)
 	    (uint64_t)age <= TBUCKET_RATE_MAX)
 		bw_set(c, (uint64_t)age);
 	mscript_load(&c->scripts, g);
+	t = cfg_str(g, "transmit");
+	c->tx = !strcmp(t, "stopped") ? TX_STOPPED : !strcmp(t, "paused") ? TX_PAUSED : TX_STARTED;
+	if (config_setting_lookup_bool(g, "target_paused", &b))
+		c->tx_target_paused = b;
+	transmit_load(&c->sched, &c->sess, g, time(NULL));
 	if (cr[0]) {
 		char err[256];
 
@@ -3143,7 +3198,9 @@ int source_verify_schedule(struct source *s, uint32_t con_id, const char *cron,
 	return 0;
 }
 
-/* Once a second: scheduled verifications that are due. One that finds a
+static void tx_tick(struct conn *c, time_t now);
+
+/* Once a second: transmission schedules, and scheduled verifications that are due. One that finds a
  * mirror or verification running waits for its next time. */
 static void cron_tick(struct evloop *loop, struct evloop_timer *t, void *arg)
 {
@@ -3156,6 +3213,7 @@ static void cron_tick(struct evloop *loop, struct evloop_timer *t, void *arg)
 	for (c = s->conns; c; c = c->next) {
 		char err[256];
 
+		tx_tick(c, now);
 		if (!c->vcron || !c->vnext || now < c->vnext)
 			continue;
 		c->vnext = cron_after(c, now);
@@ -3339,6 +3397,214 @@ int source_bandwidth_set(struct source *s, uint32_t con_id, uint64_t limit, stru
 	return 0;
 }
 
+/* ------------------------------------------------------ transmission control */
+
+static void tx_log_begin(struct conn *c, const char *why)
+{
+	dtlog(DTLOG_INFO, 81, "Schedule transmit start to target %s (connection %u): %s; %" PRIu64 " ops queued",
+	      c->target, c->id, why, c->queued_ops + c->spilled_ops);
+}
+
+/* Once a second (cron_tick): starts and ends scheduled sessions. */
+static void tx_tick(struct conn *c, time_t now)
+{
+	struct transmit_queue q;
+	const char *why;
+	uint64_t sent0 = c->sess.sent_at_start;
+
+	if (!c->sess.active && !transmit_sched_active(&c->sched))
+		return;
+	q.queued = !c->send_next && !c->spilling ? 0 : c->queued_bytes + c->spilled_bytes;
+	q.sent = c->sent_wire;
+	q.capacity = 0;
+	if (c->sched.threshold_pct) {
+		const struct conf *cf = &c->src->a->conf;
+		struct statvfs vfs;
+
+		/* Memory plus the disk queue: its limit, or with none the
+		 * space left where the xlog files go. */
+		q.capacity = cf->queue.memory;
+		if (cf->queue.disk_max != CONF_UNLIMITED)
+			q.capacity += cf->queue.disk_max;
+		else if (statvfs(queue_dir(c), &vfs) == 0)
+			q.capacity += (uint64_t)vfs.f_bavail * vfs.f_frsize + c->spilled_bytes;
+	}
+	switch (transmit_tick(&c->sched, &c->sess, now, &q, &why)) {
+	case TRANSMIT_BEGIN:
+		tx_log_begin(c, why);
+		conn_pump(c);
+		break;
+	case TRANSMIT_END:
+		dtlog(DTLOG_INFO, 82, "Schedule transmit end to target %s (connection %u): %s; %" PRIu64 " bytes sent in the session, %" PRIu64 " ops wait",
+		      c->target, c->id, why, c->sent_wire - sent0, c->queued_ops + c->spilled_ops);
+		break;
+	default:
+		break;
+	}
+}
+
+static const char *state_name(const struct conn *c);
+static const char *const tx_words[] = { "START", "STOP", "PAUSE", "RESUME" };
+
+int source_transmit(struct source *s, uint32_t con_id, enum source_transmit what, struct util_buf *msg)
+{
+	struct conn *c = conn_find(s, con_id);
+
+	if (!c) {
+		util_buf_printf(msg, "no connection %u\n", con_id);
+		return -1;
+	}
+	switch (what) {
+	case SOURCE_TX_START:
+		if (c->tx == TX_STARTED && (c->sess.active || !transmit_sched_active(&c->sched))) {
+			util_buf_printf(msg, "Transmission of connection %u is already started\n", con_id);
+			return 0;
+		}
+		if (c->tx == TX_STARTED) {
+			/* A session now, ending like a scheduled one. */
+			transmit_begin_manual(&c->sess, time(NULL), c->sent_wire);
+			tx_log_begin(c, "TRANSMIT START");
+		}
+		c->tx = TX_STARTED;
+		if (!c->link && !c->retry && c->state != CONN_STOPPED)
+			conn_dial(c);
+		break;
+	case SOURCE_TX_STOP:
+		if (c->tx == TX_STOPPED) {
+			util_buf_printf(msg, "Transmission of connection %u is already stopped\n", con_id);
+			return 0;
+		}
+		c->tx = TX_STOPPED;
+		c->sess.active = c->sess.manual = false;
+		if (c->retry) {
+			evloop_timer_cancel(s->a->loop, c->retry);
+			c->retry = NULL;
+		}
+		if (c->link)
+			link_close(c->link, "transmission stopped");
+		break;
+	case SOURCE_TX_PAUSE:
+		if (c->tx != TX_STARTED) {
+			util_buf_printf(msg, "Transmission of connection %u is %s: TRANSMIT START it first\n", con_id,
+					c->tx == TX_STOPPED ? "stopped" : "already paused");
+			return c->tx == TX_STOPPED ? -1 : 0;
+		}
+		c->tx = TX_PAUSED;
+		break;
+	case SOURCE_TX_RESUME:
+		if (c->tx != TX_PAUSED) {
+			util_buf_printf(msg, "Transmission of connection %u is not paused%s\n", con_id,
+					c->tx == TX_STOPPED ? " but stopped: use TRANSMIT START" : "");
+			return c->tx == TX_STOPPED ? -1 : 0;
+		}
+		c->tx = TX_STARTED;
+		break;
+	}
+	dtlog(DTLOG_INFO, 0, "Connection %u: TRANSMIT %s", con_id, tx_words[what]);
+	util_buf_printf(msg, "Connection %u: %s\n", con_id, state_name(c));
+	conns_save(s);
+	conn_pump(c);
+	return 0;
+}
+
+int source_pause_target(struct source *s, const char *target, bool pause, struct util_buf *msg)
+{
+	char host[256];
+	uint16_t port = DEFAULT_PORT;
+	struct conn *c;
+	unsigned n = 0;
+
+	if (util_parse_hostport(target, host, sizeof(host), &port) < 0 || !host[0]) {
+		util_buf_printf(msg, "%s: bad target (host[:port])\n", target);
+		return -1;
+	}
+	for (c = s->conns; c; c = c->next) {
+		if (c->port != port || !util_streq_ci(c->host, host) || c->temporary)
+			continue;
+		n++;
+		if (c->tx_target_paused == pause)
+			continue;
+		c->tx_target_paused = pause;
+		c->tx_pause_pending = pause && in_flight(c);
+		util_buf_printf(msg, "Connection %u: %s\n", c->id, state_name(c));
+		if (pause)
+			tx_settle(c);
+		else
+			conn_pump(c);
+	}
+	if (!n) {
+		util_buf_printf(msg, "no connection to target %s:%u\n", host, port);
+		return -1;
+	}
+	dtlog(DTLOG_INFO, 0, "Target %s:%u %s by request (%u connections)", host, port,
+	      pause ? "paused" : "resumed", n);
+	util_buf_printf(msg, "Target %s:%u %s (%u connection%s)\n", host, port,
+			pause ? "paused" : "resumed", n, n == 1 ? "" : "s");
+	conns_save(s);
+	return 0;
+}
+
+int source_schedule_get(const struct source *s, uint32_t con_id, struct transmit_sched *out,
+			struct util_buf *msg)
+{
+	const struct conn *c = conn_find(s, con_id);
+
+	if (!c) {
+		util_buf_printf(msg, "no connection %u\n", con_id);
+		return -1;
+	}
+	*out = c->sched;
+	return 0;
+}
+
+int source_status_schedule(const struct source *s, uint32_t con_id, struct util_buf *out)
+{
+	const struct conn *c = conn_find(s, con_id);
+
+	if (!c) {
+		util_buf_printf(out, "no connection %u\n", con_id);
+		return -1;
+	}
+	util_buf_printf(out, "Connection %u to %s:%u: %s\n", con_id, c->host, c->port, state_name(c));
+	transmit_describe(&c->sched, &c->sess, out);
+	return 0;
+}
+
+int source_schedule_set(struct source *s, uint32_t con_id, const struct transmit_sched *sched,
+			struct util_buf *msg)
+{
+	struct conn *c = conn_find(s, con_id), *o;
+	time_t now = time(NULL);
+
+	if (!c) {
+		util_buf_printf(msg, "no connection %u\n", con_id);
+		return -1;
+	}
+	for (o = s->conns; o; o = o->next) {
+		struct transmit_session keep;
+
+		if (o != c && !same_target(o, c))
+			continue;
+		/* A running session goes on; the next tick ends it if the new
+		 * criteria say so. */
+		keep = o->sess;
+		o->sched = *sched;
+		transmit_session_reset(&o->sess, sched, now);
+		o->sess.active = keep.active;
+		o->sess.manual = keep.manual;
+		o->sess.began = keep.began;
+		o->sess.sent_at_start = keep.sent_at_start;
+		if (o != c)
+			util_buf_printf(msg, "(also connection %u: same target)\n", o->id);
+		conn_pump(o);
+	}
+	util_buf_printf(msg, "Connection %u to %s:%u\n", con_id, c->host, c->port);
+	transmit_describe(&c->sched, &c->sess, msg);
+	dtlog(DTLOG_INFO, 0, "Connection %u: transmission schedule changed", con_id);
+	conns_save(s);
+	return 0;
+}
+
 int source_orphans_run(struct source *s, uint32_t con_id, bool start, struct util_buf *msg)
 {
 	struct conn *c = conn_find(s, con_id);
@@ -3395,7 +3661,20 @@ int source_queue_drained(struct source *s, uint32_t con_id, struct util_buf *msg
 static const char *state_name(const struct conn *c)
 {
 	switch (c->state) {
-	case CONN_STARTED: return !c->connected ? "Started (connecting)" : c->tpaused ? "Paused (by the target)" : "Started";
+	case CONN_STARTED:
+		if (c->tx == TX_STOPPED)
+			return "Stopped";
+		if (c->tx == TX_PAUSED)
+			return "Paused";
+		if (c->tx_target_paused)
+			return c->tx_pause_pending && in_flight(c) ? "Pause Pending (target paused)" : "Paused (target paused)";
+		if (!c->connected)
+			return "Started (connecting)";
+		if (c->tpaused)
+			return "Paused (by the target)";
+		if (transmit_sched_active(&c->sched) && !c->sess.active)
+			return "Scheduled";
+		return "Started";
 	case CONN_STOPPED: return "Stopped";
 	case CONN_ERROR:
 		if (c->restore_required)
@@ -3477,6 +3756,7 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 	else
 		util_buf_puts(out, "Bandwidth limit:      none\n");
 	util_buf_printf(out, "Send rate:            %" PRIu64 " bytes/s over the last second\n", rate_of(c));
+	transmit_describe(&c->sched, &c->sess, out);
 	util_buf_printf(out, "Last acknowledged op: %" PRIu64 "\n", c->last_acked);
 	util_buf_printf(out, "Changed files:        %" PRIu64 " sent, %" PRIu64 " bytes of data; %" PRIu64 " resent whole (the target's copy was not the expected one)\n",
 			c->rt_files, c->rt_sent, c->rt_whole);

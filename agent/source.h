@@ -125,6 +125,20 @@ int source_compression_set(struct source *s, uint32_t con_id, enum wire_comp com
  * compression) for this connection, 0 = no limit; at most TBUCKET_RATE_MAX.
  * A token bucket with a burst of 1/40 s holds each second within about 5 %.
  * Saved with the connection. 0, or -1 with the reason in msg. */
+/* TRANSMIT START|STOP|PAUSE|RESUME con_id. STOP closes the link and keeps
+ * it closed (data queues); PAUSE keeps the link, sends nothing; START on a
+ * scheduled connection starts a session now. */
+enum source_transmit { SOURCE_TX_START, SOURCE_TX_STOP, SOURCE_TX_PAUSE, SOURCE_TX_RESUME };
+int source_transmit(struct source *s, uint32_t con_id, enum source_transmit what, struct util_buf *msg);
+/* PAUSETARGET / RESUMETARGET target: every connection to host[:port]. */
+int source_pause_target(struct source *s, const char *target, bool pause, struct util_buf *msg);
+/* SCHEDULE: read, then set for every connection to the same target. */
+struct transmit_sched;
+int source_schedule_get(const struct source *s, uint32_t con_id, struct transmit_sched *out,
+			struct util_buf *msg);
+int source_status_schedule(const struct source *s, uint32_t con_id, struct util_buf *out);
+int source_schedule_set(struct source *s, uint32_t con_id, const struct transmit_sched *sched,
+			struct util_buf *msg);
 int source_bandwidth_set(struct source *s, uint32_t con_id, uint64_t limit, struct util_buf *msg);
 int source_orphans_run(struct source *s, uint32_t con_id, bool start, struct util_buf *msg);
 /* 1 when everything queued so far is applied on the target (and no mirror is
