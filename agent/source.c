@@ -143,6 +143,7 @@ struct conn {
 	 * flight is applied), SCHEDULE (shared like compression). */
 	enum tx_mode { TX_STARTED, TX_PAUSED, TX_STOPPED } tx;
 	bool tx_target_paused, tx_pause_pending;
+	bool tx_idle_close;  /* the link was closed between sessions */
 	struct transmit_sched sched;
 	struct transmit_session sess;
 
@@ -1462,6 +1463,34 @@ static bool in_flight(const struct conn *c)
 	return c->head && c->head != c->send_next;
 }
 
+/* A schedule between sessions: like the reference's Scheduled state, no
+ * link, so a metered line is not held open. */
+static bool tx_idle(const struct conn *c)
+{
+	return c->tx == TX_STARTED && !c->tx_target_paused && !c->sess.active &&
+	       transmit_sched_active(&c->sched);
+}
+
+static bool conn_wants_link(const struct conn *c)
+{
+	return c->state != CONN_STOPPED && c->tx != TX_STOPPED && !tx_idle(c);
+}
+
+/* Dials when a link is wanted and there is none; closes an idle one once
+ * everything sent is acknowledged. */
+static void tx_link_update(struct conn *c)
+{
+	if (!c->link) {
+		if (conn_wants_link(c) && !c->retry)
+			conn_dial(c);
+		return;
+	}
+	if (c->connected && tx_idle(c) && !in_flight(c)) {
+		c->tx_idle_close = true;
+		link_close(c->link, "between scheduled transmissions");
+	}
+}
+
 /* A PAUSETARGET becomes Paused once what was in flight is applied. */
 static void tx_settle(struct conn *c)
 {
@@ -1536,6 +1565,7 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 		c->send_next = c->head;
 		task_progress(c);
 		conn_pump(c);
+		tx_link_update(c);
 		break;
 	case WIRE_CONNECT_ERR:
 		if (wire_get_connect_err(f, &ce) == 0) {
@@ -1562,6 +1592,7 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 		tx_settle(c);
 		task_progress(c);
 		conn_pump(c);
+		tx_link_update(c);
 		break;
 	case WIRE_REPORT: {
 		static struct wire_report rep;
@@ -1604,7 +1635,7 @@ static void retry_dial(struct evloop *loop, struct evloop_timer *t, void *arg)
 	(void)loop;
 	(void)t;
 	c->retry = NULL;
-	if (c->state != CONN_STOPPED && c->tx != TX_STOPPED && !c->link)
+	if (conn_wants_link(c) && !c->link)
 		conn_dial(c);
 }
 
@@ -1615,6 +1646,9 @@ static void conn_closed(struct link *l, const char *why, void *arg)
 	(void)l;
 	if (c->tx == TX_STOPPED)
 		dtlog(DTLOG_INFO, 0, "Connection %u: link to %s closed, transmission stopped", c->id, c->target);
+	else if (c->tx_idle_close)
+		dtlog(DTLOG_INFO, 0, "Connection %u: link to %s closed until the next transmission session",
+		      c->id, c->target);
 	else if (c->connected)
 		dtlog(DTLOG_WARNING, 77, "Connection lost with IP address %s (connection %u): %s",
 		      c->target, c->id, why);
@@ -1625,8 +1659,9 @@ static void conn_closed(struct link *l, const char *why, void *arg)
 		snprintf(c->last_error, sizeof(c->last_error), "%s", why);
 	c->link = NULL;
 	c->connected = false;
+	c->tx_idle_close = false;
 	/* A target that refused us will likely refuse again: ask less often. */
-	if (c->state != CONN_STOPPED && c->tx != TX_STOPPED && !c->retry)
+	if (conn_wants_link(c) && !c->retry)
 		c->retry = evloop_timer_add(c->src->a->loop,
 					    c->state == CONN_ERROR ? REFUSED_RETRY_MS : RECONNECT_MS,
 					    0, retry_dial, c);
@@ -2806,7 +2841,7 @@ static void conn_begin(struct conn *c, bool mirror, bool restart, struct util_bu
 		util_buf_printf(msg, "warning: mirror not started: %s\n", err);
 	else if (!mirror)
 		c->mirror_done = true;
-	if (c->tx != TX_STOPPED)
+	if (conn_wants_link(c))
 		conn_dial(c);
 }
 
@@ -3040,13 +3075,11 @@ int source_mirror_start(struct source *s, uint32_t con_id,
 		c->overwrite = true;
 		util_buf_printf(msg, "Connection %u was Restore Required: the mirror overwrites the target's copy\n", con_id);
 		dtlog(DTLOG_WARNING, 0, "Connection %u: mirror started over a Restore Required copy", con_id);
-		if (!c->link) {
-			if (c->retry) {
-				evloop_timer_cancel(s->a->loop, c->retry);
-				c->retry = NULL;
-			}
-			conn_dial(c);
+		if (!c->link && c->retry) {
+			evloop_timer_cancel(s->a->loop, c->retry);
+			c->retry = NULL;
 		}
+		tx_link_update(c);
 	}
 	util_buf_printf(msg, "Mirror started on connection %u (%s%s)\n", con_id,
 			mirror_type_word(c->run_mopt.type), c->run_mopt.newer ? ", newer only" : "");
@@ -3328,13 +3361,11 @@ void source_restored(struct source *s, const char *repset, const char *host)
 			continue;
 		dtlog(DTLOG_INFO, 0, "Connection %u: %s was restored from %s; replication resumes", c->id, repset, host);
 		c->overwrite = c->restored = true;
-		if (!c->link) {
-			if (c->retry) {
-				evloop_timer_cancel(s->a->loop, c->retry);
-				c->retry = NULL;
-			}
-			conn_dial(c);
+		if (!c->link && c->retry) {
+			evloop_timer_cancel(s->a->loop, c->retry);
+			c->retry = NULL;
 		}
+		tx_link_update(c);
 	}
 }
 
@@ -3432,11 +3463,18 @@ static void tx_tick(struct conn *c, time_t now)
 	switch (transmit_tick(&c->sched, &c->sess, now, &q, &why)) {
 	case TRANSMIT_BEGIN:
 		tx_log_begin(c, why);
+		if (!c->link && c->retry) {
+			/* Now, not after a retry delay. */
+			evloop_timer_cancel(c->src->a->loop, c->retry);
+			c->retry = NULL;
+		}
+		tx_link_update(c);
 		conn_pump(c);
 		break;
 	case TRANSMIT_END:
 		dtlog(DTLOG_INFO, 82, "Schedule transmit end to target %s (connection %u): %s; %" PRIu64 " bytes sent in the session, %" PRIu64 " ops wait",
 		      c->target, c->id, why, c->sent_wire - sent0, c->queued_ops + c->spilled_ops);
+		tx_link_update(c);
 		break;
 	default:
 		break;
@@ -3466,8 +3504,6 @@ int source_transmit(struct source *s, uint32_t con_id, enum source_transmit what
 			tx_log_begin(c, "TRANSMIT START");
 		}
 		c->tx = TX_STARTED;
-		if (!c->link && !c->retry && c->state != CONN_STOPPED)
-			conn_dial(c);
 		break;
 	case SOURCE_TX_STOP:
 		if (c->tx == TX_STOPPED) {
@@ -3501,6 +3537,7 @@ int source_transmit(struct source *s, uint32_t con_id, enum source_transmit what
 		break;
 	}
 	dtlog(DTLOG_INFO, 0, "Connection %u: TRANSMIT %s", con_id, tx_words[what]);
+	tx_link_update(c);
 	util_buf_printf(msg, "Connection %u: %s\n", con_id, state_name(c));
 	conns_save(s);
 	conn_pump(c);
@@ -3531,6 +3568,7 @@ int source_pause_target(struct source *s, const char *target, bool pause, struct
 			tx_settle(c);
 		else
 			conn_pump(c);
+		tx_link_update(c);
 	}
 	if (!n) {
 		util_buf_printf(msg, "no connection to target %s:%u\n", host, port);
@@ -3597,6 +3635,7 @@ int source_schedule_set(struct source *s, uint32_t con_id, const struct transmit
 		if (o != c)
 			util_buf_printf(msg, "(also connection %u: same target)\n", o->id);
 		conn_pump(o);
+		tx_link_update(o);
 	}
 	util_buf_printf(msg, "Connection %u to %s:%u\n", con_id, c->host, c->port);
 	transmit_describe(&c->sched, &c->sess, msg);
@@ -3668,12 +3707,12 @@ static const char *state_name(const struct conn *c)
 			return "Paused";
 		if (c->tx_target_paused)
 			return c->tx_pause_pending && in_flight(c) ? "Pause Pending (target paused)" : "Paused (target paused)";
+		if (tx_idle(c))
+			return "Scheduled";
 		if (!c->connected)
 			return "Started (connecting)";
 		if (c->tpaused)
 			return "Paused (by the target)";
-		if (transmit_sched_active(&c->sched) && !c->sess.active)
-			return "Scheduled";
 		return "Started";
 	case CONN_STOPPED: return "Stopped";
 	case CONN_ERROR:

@@ -138,8 +138,12 @@ expect_rc 0 dtcl_at src -c "SCHEDULE 1 THRESHOLD 1M BYTES"
 expect_out "also connection 2: same target"
 state_is Scheduled
 state_is Scheduled 2
+links() { ss -Htn state established "( dport = :$tport )" | wc -l; }
+for _ in $(seq 50); do [ "$(links)" -eq 0 ] && break; sleep 0.1; done
+[ "$(links)" -eq 0 ] || fail "links to the target stay open between scheduled sessions"
 head -c 100000 /dev/urandom >"$data/small.bin"
 not_there "$copy/small.bin"
+[ "$(links)" -eq 0 ] || fail "a link opened below the threshold"
 n81=$(log_count " 81 Schedule transmit start")
 head -c 2000000 /dev/urandom >"$data/big.bin"
 same "$data" 1 "$copy" "after the threshold was reached"
@@ -152,7 +156,11 @@ done
 agent_log src | grep -qE " 82 Schedule transmit end .*\(connection 1\): queue empty" || fail "no event 82"
 state_is Scheduled
 [ "$(log_count " 81 Schedule transmit start")" -gt "$n81" ] || fail "81 not counted"
-pass "THRESHOLD 1M BYTES: 100 KB waits, 2 MB more starts a session (81) that ends with the queue empty (82)"
+for _ in $(seq 50); do [ "$(links)" -eq 0 ] && break; sleep 0.1; done
+[ "$(links)" -eq 0 ] || fail "the link stayed open after the session"
+agent_log src | grep -q "Connection 1: link to .* closed until the next transmission session" ||
+	fail "closing the link between sessions not logged"
+pass "THRESHOLD 1M BYTES: no link while below it; 100 KB waits, 2 MB more starts a session (81) that ends with the queue empty (82) and closes the link"
 
 # ---- a window that is closed now bounds the threshold; one open now lets it go
 open_at=$(date -d '+2 hours' +%H:%M) close_at=$(date -d '+3 hours' +%H:%M)
