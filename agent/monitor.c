@@ -40,7 +40,6 @@
 #define SCRIPT_TIMEOUT_DEFAULT 300u /* s; a hung script must not hold failover */
 #define SCRIPT_TIMEOUT_MAX 86400u
 #define SPLIT_EVERY_MS 2000u   /* ARP probe of held addresses while failed over */
-#define SPLIT_PROBE_MS 100u
 #define SPLIT_LOG_EVERY_MS 60000u /* the same conflict logged again after */
 #define RUN_EVERY_MS 1000u
 #define RUN_TRIES 600u          /* 10 minutes for the source's agent to be back */
@@ -79,6 +78,8 @@ struct maddr {
 	char adapter[IF_NAMESIZE];
 	bool monitored;
 	bool taken;         /* added to the adapter by our failover */
+	uint8_t mac[6];     /* the adapter's, learnt when probing */
+	bool mac_known, probe_failed;
 	uint32_t interval_ms, missed;
 	struct hb_watch w;
 	struct evloop_timer *timer;
@@ -526,6 +527,8 @@ static void on_packet(struct evloop *loop, int fd, unsigned events, void *arg)
 	}
 }
 
+static bool split_seen(struct monitors *ms, const uint8_t *pkt, size_t len);
+
 /* Every agent listens for gratuitous ARPs announcing an address it holds
  * from another MAC: a returning source hears so that a target stands in
  * for it (and a target, that its source came back holding the address).
@@ -550,6 +553,8 @@ static void on_arp(struct evloop *loop, int fd, unsigned events, void *arg)
 		if (n < 0)
 			return;
 		if (from.sll_pkttype == PACKET_OUTGOING || (size_t)n < sizeof(p))
+			continue;
+		if (split_seen(ms, buf, (size_t)n))
 			continue;
 		memcpy(&p, buf, sizeof(p));
 		if (ntohs(p.arp_pro) != ETHERTYPE_IP || p.arp_hln != 6 || p.arp_pln != 4 ||
@@ -726,13 +731,27 @@ static void announce(struct evloop *loop, struct evloop_timer *t, void *arg)
 	}
 }
 
+/* Another host answers for an address we stand in for: logged once per
+ * failover, and announced again so that its agent hears it too. */
+static void split_found(struct monitor *m, struct maddr *ad, const uint8_t mac[6])
+{
+	char err[256];
+
+	m->split_logged = true;
+	dtlog_event(DTLOG_ERROR, 0, "SPLIT BRAIN: %s is also answered for by %02x:%02x:%02x:%02x:%02x:%02x while %s "
+		    "stands in for source %s: take it off that host or FAILBACK %s",
+		    ad->text, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], m->ms->a->conf.agent.name,
+		    m->source, m->source);
+	netaddr_announce(ad->adapter, &ad->na, err, sizeof(err));
+}
+
 /* While we hold the source's addresses, anyone else answering for one of
  * them (the source back with its old configuration) is a split brain. The
- * probe blocks for SPLIT_PROBE_MS per address, only in this state. */
+ * probes only go out here; the answers arrive on the ARP watch (on_arp),
+ * so the event loop never waits for them. */
 static void split_check(struct evloop *loop, struct evloop_timer *t, void *arg)
 {
 	struct monitor *m = arg;
-	uint8_t mac[6];
 	char err[256];
 
 	(void)loop;
@@ -742,18 +761,38 @@ static void split_check(struct evloop *loop, struct evloop_timer *t, void *arg)
 	for (size_t i = 0; i < m->naddrs; i++) {
 		struct maddr *ad = m->addrs[i];
 
-		if (!ad->taken || ad->na.family != AF_INET ||
-		    netaddr_probe(ad->adapter, &ad->na, SPLIT_PROBE_MS, mac, err, sizeof(err)) != 1)
+		if (!ad->taken || ad->na.family != AF_INET)
 			continue;
-		m->split_logged = true;
-		dtlog_event(DTLOG_ERROR, 0, "SPLIT BRAIN: %s is also answered for by %02x:%02x:%02x:%02x:%02x:%02x while %s "
-			    "stands in for source %s: take it off that host or FAILBACK %s",
-			    ad->text, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], m->ms->a->conf.agent.name,
-			    m->source, m->source);
-		/* Tell the other host too: its agent hears this. */
-		netaddr_announce(ad->adapter, &ad->na, err, sizeof(err));
-		return;
+		if (netaddr_probe_send(ad->adapter, &ad->na, ad->mac, err, sizeof(err)) == 0) {
+			ad->mac_known = true;
+			ad->probe_failed = false;
+		} else if (!ad->probe_failed) {
+			ad->probe_failed = true;
+			dtlog(DTLOG_WARNING, 0, "Split-brain check of %s: %s", ad->text, err);
+		}
 	}
+}
+
+/* An ARP packet that shows another host using an address a failed-over
+ * monitor holds. */
+static bool split_seen(struct monitors *ms, const uint8_t *pkt, size_t len)
+{
+	uint8_t other[6];
+
+	for (struct monitor *m = ms->list; m; m = m->next) {
+		if (m->state != MON_FAILED_OVER || m->split_logged)
+			continue;
+		for (size_t i = 0; i < m->naddrs; i++) {
+			struct maddr *ad = m->addrs[i];
+
+			if (ad->taken && ad->mac_known && ad->na.family == AF_INET &&
+			    netaddr_arp_conflict(pkt, len, &ad->na, ad->mac, other)) {
+				split_found(m, ad, other);
+				return true;
+			}
+		}
+	}
+	return false;
 }
 
 static void split_watch(struct monitor *m, bool on)

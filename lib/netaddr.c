@@ -966,10 +966,8 @@ static int probe_send6(int fd, unsigned ifindex, const struct netaddr *a)
 	return packet_send(fd, ifindex, ETH_P_IPV6, dstmac, frame, sizeof(frame));
 }
 
-/* Whether a received ARP packet shows another host using a: sender IP a,
- * sender MAC not ours. */
-static bool conflict4(const uint8_t *pkt, size_t len, const struct netaddr *a,
-		      const uint8_t mine[ETH_ALEN], uint8_t other[ETH_ALEN])
+bool netaddr_arp_conflict(const void *pkt, size_t len, const struct netaddr *a,
+			  const uint8_t mine[ETH_ALEN], uint8_t other[ETH_ALEN])
 {
 	struct ether_arp p;
 
@@ -1093,57 +1091,67 @@ static int probe_run(int fd, unsigned ifindex, const uint8_t mine[ETH_ALEN],
 		if (from.sll_pkttype == PACKET_OUTGOING)
 			continue;
 		hit = a->family == AF_INET
-			      ? conflict4(pkt, (size_t)n, a, mine, other)
+			      ? netaddr_arp_conflict(pkt, (size_t)n, a, mine, other)
 			      : conflict6(pkt, (size_t)n, a, mine, &from, other);
 		if (hit)
 			return 1;
 	}
 }
 
-int netaddr_probe(const char *ifname, const struct netaddr *a,
-		  unsigned timeout_ms, uint8_t *mac, char *err, size_t errlen)
+/* A packet socket for probing a on ifname, with our MAC; -1 with err. */
+static int probe_open(const char *ifname, const struct netaddr *a, unsigned *ifindex,
+		      uint8_t mine[ETH_ALEN], char *what, size_t whatlen, char *err, size_t errlen)
 {
 	static const uint8_t allnodes[ETH_ALEN] = { 0x33, 0x33, 0, 0, 0, 1 };
 	struct packet_mreq mr;
-	char what[128];
-	uint8_t mine[ETH_ALEN], other[ETH_ALEN];
-	unsigned ifindex;
-	int fd = -1, r, e = 0, ret = -1;
+	int fd = -1, e = 0;
 
-	if (prepare("probe", "on", ifname, a, &ifindex, what, sizeof(what), err,
-		    errlen) < 0) {
-		e = errno;
-		goto done;
-	}
-	fd = packet_open(ifindex, a->family == AF_INET ? ETH_P_ARP : ETH_P_IPV6);
+	if (prepare("probe", "on", ifname, a, ifindex, what, whatlen, err, errlen) < 0)
+		return -1;
+	fd = packet_open(*ifindex, a->family == AF_INET ? ETH_P_ARP : ETH_P_IPV6);
 	if (fd < 0) {
 		e = errno;
-		util_seterr(err, errlen, "%s: packet socket: %s", what,
-			    strerror(e));
-		goto done;
+		util_seterr(err, errlen, "%s: packet socket: %s", what, strerror(e));
+		goto fail;
 	}
 	if (if_mac(fd, ifname, mine) < 0) {
 		e = errno;
 		if_mac_seterr(err, errlen, what, e);
-		goto done;
+		goto fail;
 	}
 	/* Answers to a DAD probe go to ff02::1; make sure the NIC passes that
 	 * group up even if the interface's IPv6 is off. The membership ends
 	 * with the socket. */
 	if (a->family == AF_INET6) {
 		memset(&mr, 0, sizeof(mr));
-		mr.mr_ifindex = (int)ifindex;
+		mr.mr_ifindex = (int)*ifindex;
 		mr.mr_type = PACKET_MR_MULTICAST;
 		mr.mr_alen = ETH_ALEN;
 		memcpy(mr.mr_address, allnodes, ETH_ALEN);
-		if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr,
-			       sizeof(mr)) < 0) {
+		if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0) {
 			e = errno;
-			util_seterr(err, errlen, "%s: joining ff02::1: %s", what,
-				    strerror(e));
-			goto done;
+			util_seterr(err, errlen, "%s: joining ff02::1: %s", what, strerror(e));
+			goto fail;
 		}
 	}
+	return fd;
+fail:
+	close_keep_errno(fd);
+	errno = e;
+	return -1;
+}
+
+int netaddr_probe(const char *ifname, const struct netaddr *a,
+		  unsigned timeout_ms, uint8_t *mac, char *err, size_t errlen)
+{
+	char what[128];
+	uint8_t mine[ETH_ALEN], other[ETH_ALEN];
+	unsigned ifindex;
+	int fd, r, e = 0, ret = -1;
+
+	fd = probe_open(ifname, a, &ifindex, mine, what, sizeof(what), err, errlen);
+	if (fd < 0)
+		return -1;
 	r = probe_run(fd, ifindex, mine, a, timeout_ms, other);
 	if (r < 0) {
 		e = errno;
@@ -1153,6 +1161,32 @@ int netaddr_probe(const char *ifname, const struct netaddr *a,
 	if (r > 0 && mac)
 		memcpy(mac, other, ETH_ALEN);
 	ret = r;
+done:
+	close_keep_errno(fd);
+	if (ret < 0)
+		errno = e;
+	return ret;
+}
+
+int netaddr_probe_send(const char *ifname, const struct netaddr *a, uint8_t *mac,
+		       char *err, size_t errlen)
+{
+	char what[128];
+	uint8_t mine[ETH_ALEN];
+	unsigned ifindex;
+	int fd, e = 0, ret = -1;
+
+	fd = probe_open(ifname, a, &ifindex, mine, what, sizeof(what), err, errlen);
+	if (fd < 0)
+		return -1;
+	if ((a->family == AF_INET ? probe_send4(fd, ifindex, mine, a) : probe_send6(fd, ifindex, a)) < 0) {
+		e = errno;
+		util_seterr(err, errlen, "%s: %s", what, strerror(e));
+		goto done;
+	}
+	if (mac)
+		memcpy(mac, mine, ETH_ALEN);
+	ret = 0;
 done:
 	close_keep_errno(fd);
 	if (ret < 0)

@@ -63,6 +63,13 @@
  *   frame does not make a live peer look absent. Returns as soon as a conflict
  *   is seen: 1 (the other MAC into mac[6] if mac is not NULL), 0 when nobody
  *   answered within timeout_ms, -1 on error.
+ *
+ * netaddr_probe_send sends one such probe and returns at once (0, or -1),
+ *   with ifname's MAC in mac[6] if not NULL; the caller watches the answers
+ *   itself (an ETH_P_ARP packet socket in its event loop) with
+ * netaddr_arp_conflict: whether a received ARP packet (request or reply)
+ *   shows another host using a — sender IP a, sender MAC not mine; that MAC
+ *   into other.
  */
 #ifndef DITTO_NETADDR_H
 #define DITTO_NETADDR_H
@@ -102,5 +109,9 @@ int netaddr_announce(const char *ifname, const struct netaddr *a, char *err,
 		     size_t errlen);
 int netaddr_probe(const char *ifname, const struct netaddr *a,
 		  unsigned timeout_ms, uint8_t *mac, char *err, size_t errlen);
+int netaddr_probe_send(const char *ifname, const struct netaddr *a, uint8_t *mac,
+		       char *err, size_t errlen);
+bool netaddr_arp_conflict(const void *pkt, size_t len, const struct netaddr *a,
+			  const uint8_t mine[6], uint8_t other[6]);
 
 #endif

@@ -629,6 +629,46 @@ Test(netns, probe_ipv4)
 		     "%s", err);
 }
 
+/* The event-loop way: one probe sent, the answer read from our own packet
+ * socket and recognised by netaddr_arp_conflict. */
+Test(netns, probe_send_and_arp_conflict)
+{
+	struct netaddr a = P("192.0.2.10/24"), taken = P("192.0.2.20/24");
+	struct netaddr free_ = P("192.0.2.99/24");
+	uint8_t amac[6], bmac[6], mine[6], other[6], buf[512];
+	struct sockaddr_ll from;
+	char err[256];
+	bool seen = false;
+	ssize_t n;
+	int fd;
+
+	netns_setup(true);
+	mac_of("a", amac);
+	mac_of("b", bmac);
+	peer_ns_setup();
+	sh("ip netns exec %s ip addr add 192.0.2.20/24 dev b", peer_ns);
+	cr_assert_eq(netaddr_add("a", &a, err, sizeof(err)), 0, "%s", err);
+	fd = listen_on("a", ETH_P_ARP);
+	cr_assert_eq(netaddr_probe_send("a", &taken, mine, err, sizeof(err)), 0, "%s", err);
+	cr_assert_arr_eq(mine, amac, 6);
+	while (!seen && (n = recv_frame(fd, buf, sizeof(buf), &from, 1000)) >= 0) {
+		if (from.sll_pkttype == PACKET_OUTGOING)
+			continue;
+		/* Not a conflict for another address, nor from our own MAC. */
+		cr_assert_not(netaddr_arp_conflict(buf, (size_t)n, &free_, mine, other));
+		cr_assert_not(netaddr_arp_conflict(buf, (size_t)n, &taken, bmac, other));
+		seen = netaddr_arp_conflict(buf, (size_t)n, &taken, mine, other);
+	}
+	cr_assert(seen, "no answer to the probe recognised");
+	cr_assert_arr_eq(other, bmac, 6);
+	/* Short or garbage packets are no conflict. */
+	cr_assert_not(netaddr_arp_conflict(buf, 10, &taken, mine, other));
+	memset(buf, 0xff, sizeof(buf));
+	cr_assert_not(netaddr_arp_conflict(buf, sizeof(buf), &taken, mine, other));
+	cr_assert_eq(netaddr_probe_send("nosuch0", &taken, NULL, err, sizeof(err)), -1);
+	close(fd);
+}
+
 Test(netns, probe_ipv4_sees_a_gratuitous_arp)
 {
 	struct netaddr taken = P("192.0.2.30/24");
