@@ -2736,7 +2736,7 @@ static struct conn *conn_build(struct source *s, const struct source_connect_req
 	c->comp_level = WIRE_ZSTD_LEVEL_DEFAULT;
 	transmit_sched_init(&c->sched);
 	for (const struct conn *o = s->conns; o; o = o->next)
-		if (same_target(o, c)) {
+		if (same_target(o, c) && !o->temporary) {
 			c->comp = o->comp;
 			c->comp_level = o->comp_level;
 			c->sched = o->sched;
@@ -3621,7 +3621,7 @@ int source_schedule_set(struct source *s, uint32_t con_id, const struct transmit
 	for (o = s->conns; o; o = o->next) {
 		struct transmit_session keep;
 
-		if (o != c && !same_target(o, c))
+		if (o != c && (!same_target(o, c) || o->temporary))
 			continue;
 		/* A running session goes on; the next tick ends it if the new
 		 * criteria say so. */
@@ -3882,6 +3882,11 @@ int source_restore_start(struct source *s, const struct restore_backup *b,
 		goto done;
 	s->next_id++;
 	c->temporary = true;
+	/* A restore goes now: the schedule and pause of replication to that
+	 * host are not its own. */
+	transmit_sched_init(&c->sched);
+	transmit_session_reset(&c->sess, &c->sched, time(NULL));
+	c->tx_target_paused = false;
 	c->wire_repset = util_xstrdup(b->repset);
 	c->connect_opts = WIRE_CONNECT_RESTORE;
 	c->next = s->conns;
