@@ -1,15 +1,11 @@
 #!/bin/bash
-# Backlog: the target is away while BACKLOG_MB MB are written under the
-# replicated directory, then comes back; how fast does the source drain its
-# queue, and how much memory do the agents take meanwhile?
-#
-# Ditto has no target pause yet (DESIGN: "target pause/resume"), so the
-# target agent is stopped instead (SIGTERM) and started again with the same
-# state and port; the source keeps the connection's queue and reconnects by
-# itself (retry every second). Drain time runs from the source's "Connected
-# to" log line (message 73) until a marker file written after the backlog
-# is on the target (ops are applied in order, so everything before it is
-# there too). Reference figures:
+# Backlog: transmission is paused (TRANSMIT PAUSE) while BACKLOG_MB MB are
+# written under the replicated directory, so the source queues them (memory
+# up to queue.memory, the rest in xlog files), then resumed; how fast does
+# the source drain its queue, and how much memory do the agents take
+# meanwhile? Drain time runs from TRANSMIT RESUME until a marker file
+# written after the backlog is on the target (ops are applied in order, so
+# everything before it is there too). Reference figures:
 #   unthrottled - the same amount written with the target connected, until
 #                 the marker is on the target (rate the design compares the
 #                 drain with: >= 90 %);
@@ -21,8 +17,8 @@
 
 avail_mb=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
 mb=$BACKLOG_MB
-# The source keeps the whole backlog in memory (see the notes): stay well
-# inside what the machine has.
+# The data, the source's queue files and the copy each hold the backlog, and
+# the page cache helps all of them: stay well inside what the machine has.
 if [ "$mb" -gt $((avail_mb / 4)) ]; then
 	mb=$((avail_mb / 4))
 	bench_note "backlog capped at $mb MB (a quarter of MemAvailable) instead of $BACKLOG_MB MB"
@@ -30,7 +26,7 @@ fi
 qmem=
 qmem_mib=
 DRAIN_RATE=0
-bench_param title "backlog: target away while ${mb} MB are written, then back"
+bench_param title "backlog: transmission paused while ${mb} MB are written, then resumed"
 bench_param data "${mb} MB as 8 MiB files, written and closed one by one as fast as possible"
 bench_param runs "$BACKLOG_RUNS"
 
@@ -63,11 +59,19 @@ setup() {
 	qmem_mib=$(numfmt --from=iec "$qmem" 2>/dev/null | awk '{ print $1 / 1048576 }')
 }
 
-# Waits until the source's queue stops growing; prints queued bytes.
+# Bytes the source holds in xlog files only ("Disk queue: N ops, X bytes").
+disk_queued() {
+	local v
+	v=$(con_field src 1 'Disk queue' | sed -n 's/^[0-9]* ops, \([0-9]*\) bytes.*/\1/p')
+	echo "${v:-0}"
+}
+
+# Waits until the source's queue (memory and disk) stops growing; prints
+# the queued bytes.
 queue_settled() {
 	local last=-1 cur same=0
 	for _ in $(seq 600); do
-		cur=$(con_field src 1 'Queued bytes')
+		cur=$(($(con_field src 1 'Queued bytes') + $(disk_queued)))
 		if [ "$cur" = "$last" ]; then
 			same=$((same + 1))
 			[ $same -ge 10 ] && { echo "$cur"; return 0; }
@@ -81,9 +85,9 @@ queue_settled() {
 }
 
 backlog_run() {
-	local run=$1 bytes q rss_src t_done t_conn conn_line drain s0 s1
+	local run=$1 bytes q rss_src t_done t_conn drain s0 s1
 	setup
-	stop_agent tgt
+	dtcl_at src -c 'TRANSMIT PAUSE 1' >/dev/null || die "TRANSMIT PAUSE failed"
 	s0=$(con_field src 1 'Sent bytes')
 	bytes=$("$PY" "$BENCH_SRC/gen_dataset.py" files "$data/backlog" --total-mb "$mb" --file-mb 8) ||
 		die "writer failed"
@@ -91,14 +95,10 @@ backlog_run() {
 	q=$(queue_settled)
 	rss_src=$(proc_rss_mib "$(agent_pid src)")
 	settle
-	start_agent tgt target
+	t_conn=$("$PY" -c 'import time; print("%.6f" % time.time())')
+	dtcl_at src -c 'TRANSMIT RESUME 1' >/dev/null || die "TRANSMIT RESUME failed"
 	t_done=$(marker_wait "$copy/backlog.done" 3000) || die "backlog never reached the target"
 	s1=$(con_field src 1 'Sent bytes')
-	conn_line=$(agent_log src | grep ' 73 Connected to' | tail -n 1)
-	t_conn=$("$PY" -c '
-import datetime, sys
-f = sys.argv[1].split()
-print("%.6f" % datetime.datetime.strptime(f[0] + " " + f[1], "%m/%d/%Y %H:%M:%S.%f").timestamp())' "$conn_line")
 	drain=$(fsub "$t_done" "$t_conn")
 	DRAIN_RATE=$(fcalc "$bytes / 1e6 / $drain")
 	bench_record ditto "drain rate" MB/s higher "$DRAIN_RATE"
@@ -163,4 +163,3 @@ for run in $(seq "$BACKLOG_RUNS"); do
 	live_run "$run"
 	rsync_run "$run"
 done
-bench_note "no target pause in Ditto yet: the target agent is stopped and restarted instead"
