@@ -3536,7 +3536,12 @@ int source_transmit(struct source *s, uint32_t con_id, enum source_transmit what
 		c->tx = TX_STARTED;
 		break;
 	}
-	dtlog(DTLOG_INFO, 0, "Connection %u: TRANSMIT %s", con_id, tx_words[what]);
+	if (what == SOURCE_TX_START || what == SOURCE_TX_STOP)
+		dtlog_event(DTLOG_INFO, what == SOURCE_TX_START ? 4014 : 4015,
+			    "Service has %s network transmission to %s for Replication Set %s, ID: %u",
+			    what == SOURCE_TX_START ? "started" : "stopped", c->target, c->repset, con_id);
+	else
+		dtlog(DTLOG_INFO, 0, "Connection %u: TRANSMIT %s", con_id, tx_words[what]);
 	tx_link_update(c);
 	util_buf_printf(msg, "Connection %u: %s\n", con_id, state_name(c));
 	conns_save(s);

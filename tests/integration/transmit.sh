@@ -90,6 +90,8 @@ pass "TRANSMIT PAUSE queues on the source, RESUME drains it"
 expect_rc 0 dtcl_at src -c "TRANSMIT STOP 1"
 state_is Stopped
 agent_log src | grep -q "Connection 1: link to .* closed, transmission stopped" || fail "no stop logged"
+agent_log src | grep -q " 4015 Service has stopped network transmission to 127.0.0.1:$tport for Replication Set tx, ID: 1" ||
+	fail "no event 4015"
 echo stopped >"$data/stopped.txt"
 not_there "$copy/stopped.txt"
 expect_rc 1 dtcl_at src -c "TRANSMIT PAUSE 1"
@@ -104,6 +106,8 @@ not_there "$copy/stopped2.txt"
 [ "$(log_count 'Originator attempting .*\(connection 1\)')" -eq "$n71" ] ||
 	fail "a stopped connection dialled its target after a restart"
 expect_rc 0 dtcl_at src -c "TRANSMIT START 1"
+agent_log src | grep -q " 4014 Service has started network transmission to 127.0.0.1:$tport for Replication Set tx, ID: 1" ||
+	fail "no event 4014"
 same "$data" 1 "$copy" "after TRANSMIT START"
 state_is Started
 pass "TRANSMIT STOP closes the link and queues (also across a restart); START drains"
