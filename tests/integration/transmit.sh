@@ -113,9 +113,12 @@ state_is Started
 pass "TRANSMIT STOP closes the link and queues (also across a restart); START drains"
 
 # ---- PAUSETARGET / RESUMETARGET: Pause Pending while ops are in flight
+sent0=$(num "Sent ops")
 kill -STOP "$PID_tgt"
 head -c 3000000 /dev/urandom >"$data/inflight.bin"
-sleep 1.5 # sent into the socket, not acknowledged by the frozen target
+# Sent into the socket, not acknowledged by the frozen target.
+for _ in $(seq 100); do [ "$(num "Sent ops")" -gt "$sent0" ] && break; sleep 0.1; done
+[ "$(num "Sent ops")" -gt "$sent0" ] || fail "nothing sent to the frozen target"
 expect_rc 0 dtcl_at src -c "PAUSETARGET 127.0.0.1:$tport"
 expect_out "Target 127.0.0.1:$tport paused \(2 connections\)"
 state_is "Pause Pending (target paused)"
