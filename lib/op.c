@@ -645,3 +645,35 @@ int op_decode(const uint8_t *p, size_t len, struct ditto_op *op)
 {
 	return op_decode_why(p, len, op, NULL);
 }
+
+int op_peek_path(const uint8_t *p, size_t len, const char **path, size_t *path_len)
+{
+	struct rd r = { p, len, NULL };
+	const struct kind_info *k = NULL;
+	const uint8_t *ver = take(&r, 1, "header");
+	uint16_t kind = get16(&r, "header");
+	size_t skip = 0;
+	uint32_t f, a;
+
+	get64(&r, "header");
+	if (!r.why && *ver == OP_FORMAT_VERSION && kind < DITTO_OP_MIRROR_BEGIN)
+		k = kind_info(kind);
+	if (!k || !(k->fields & F_PATH))
+		return 0;
+	/* The fields ahead of the path, in op_decode's order. */
+	f = k->fields;
+	if (f & F_FLAGS)
+		take(&r, 2, "flags");
+	if (f & F_ATTR) {
+		a = get32(&r, "attr_mask");
+		skip += (a & DITTO_ATTR_MODE ? 4 : 0) + (a & DITTO_ATTR_UID ? 4 : 0) +
+			(a & DITTO_ATTR_GID ? 4 : 0) + (a & DITTO_ATTR_ATIME ? 8 : 0) +
+			(a & DITTO_ATTR_MTIME ? 8 : 0);
+	}
+	skip += (f & F_MODE ? 4 : 0) + (f & F_UID ? 4 : 0) + (f & F_GID ? 4 : 0) +
+		(f & F_RDEV ? 8 : 0) + (f & F_OFF ? 8 : 0) + (f & F_LEN ? 8 : 0);
+	take(&r, skip, "fields");
+	*path_len = get16(&r, "path");
+	*path = (const char *)take(&r, *path_len, "path");
+	return !r.why && *path_len ? 1 : 0;
+}

@@ -104,5 +104,10 @@ int op_encode(const struct ditto_op *op, struct util_buf *out);
 int op_decode_why(const uint8_t *p, size_t len, struct ditto_op *op,
 		  const char **why);
 int op_decode(const uint8_t *p, size_t len, struct ditto_op *op);
+/* The path of an encoded file op (a kind below DITTO_OP_MIRROR_BEGIN that
+ * has one) without decoding or copying the rest: 1 with *path pointing into
+ * p (not NUL-terminated) and its length, 0 for any other op or an encoding
+ * too short to hold it. Nothing else is validated. */
+int op_peek_path(const uint8_t *p, size_t len, const char **path, size_t *path_len);
 
 #endif

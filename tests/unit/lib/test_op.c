@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -1209,4 +1210,76 @@ Test(op, control_op_rules)
 	cr_expect_lt(op_validate(&op, &why), 0, "MOVE without a directory");
 	op_free(&op);
 	util_buf_free(&b);
+}
+
+/* --- op_peek_path ------------------------------------------------------------ */
+
+static void expect_peek(const struct ditto_op *op, const char *what)
+{
+	struct util_buf b;
+	const char *path = NULL;
+	size_t len = 0;
+	int want = op->kind < DITTO_OP_MIRROR_BEGIN && op->path_len;
+
+	util_buf_init(&b);
+	cr_assert_eq(op_encode(op, &b), 0, "%s", what);
+	cr_expect_eq(op_peek_path((const uint8_t *)b.data, b.len, &path, &len), want, "%s", what);
+	if (want) {
+		cr_expect_eq(len, op->path_len, "%s", what);
+		cr_expect(path && !memcmp(path, op->path, len), "%s: other path", what);
+	}
+	/* Cut short before the path ends: no path, and no read past the end. */
+	if (want) {
+		size_t cut = (size_t)((const uint8_t *)path - (const uint8_t *)b.data) + len - 1;
+
+		cr_expect_eq(op_peek_path((const uint8_t *)b.data, cut, &path, &len), 0, "%s cut", what);
+	}
+	util_buf_free(&b);
+}
+
+Test(op, peek_path_every_kind)
+{
+	size_t i;
+
+	for (i = 0; i < UTIL_ARRAY_SIZE(all_kinds); i++) {
+		struct ditto_op op;
+
+		sample_op(&op, all_kinds[i], 7 + i);
+		expect_peek(&op, op_kind_name(all_kinds[i]));
+		op_free(&op);
+	}
+}
+
+Test(op, peek_path_setattr_every_mask)
+{
+	uint32_t mask;
+
+	for (mask = 0; mask <= 0x1f; mask++) {
+		struct ditto_op op;
+		char what[32];
+
+		op_init(&op, DITTO_OP_SETATTR);
+		op.attr_mask = mask;
+		op.mode = 0644;
+		op.uid = 1;
+		op.gid = 2;
+		op.atime_ns = 3;
+		op.mtime_ns = 4;
+		op_set_path(&op, "dir/file name", 13);
+		snprintf(what, sizeof(what), "SETATTR mask %#x", mask);
+		expect_peek(&op, what);
+		op_free(&op);
+	}
+}
+
+Test(op, peek_path_refuses_garbage)
+{
+	const uint8_t junk[] = { 9, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 'a', 'b', 'c' };
+	const char *path;
+	size_t len;
+
+	/* Wrong version, then too short for even a header. */
+	cr_expect_eq(op_peek_path(junk, sizeof(junk), &path, &len), 0);
+	cr_expect_eq(op_peek_path(junk, 2, &path, &len), 0);
+	cr_expect_eq(op_peek_path(junk, 0, &path, &len), 0);
 }
