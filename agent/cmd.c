@@ -1071,8 +1071,33 @@ usage:
 	return CMD_E_SYNTAX;
 }
 
+/* STATISTICS [con_id] | STATISTICS TARGET: the records of lib/statrec.h,
+ * for dtstat and scripts (read-only: dtmon may). */
+static int64_t cmd_statistics(struct agent *a, const struct cmd_caller *who,
+			      const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	int argc = strip_on_machine(a, cmd, out);
+	uint32_t id = 0;
+
+	(void)who;
+	if (argc < 0)
+		return CMD_E_PARAM;
+	if (argc > 2) {
+		util_buf_puts(out, "usage: STATISTICS [con_id | TARGET] [ON machine]\n");
+		return CMD_E_SYNTAX;
+	}
+	if (argc == 2 && arg_is(&cmd->argv[1], "TARGET")) {
+		target_stats(a->target, out);
+		return 1;
+	}
+	if (argc == 2 && parse_con_id(&cmd->argv[1], &id, out) < 0)
+		return CMD_E_PARAM;
+	return source_stats(a->source, id, out) < 0 ? CMD_E_PARAM : 1;
+}
+
 static const struct cmd_def cmds[] = {
 	{ "STATUS", false, cmd_status },
+	{ "STATISTICS", false, cmd_statistics },
 	{ "GET", false, cmd_get },
 	{ "SET", true, cmd_set },
 	{ "REPSET", false, cmd_repset }, /* LIST/DISPLAY read-only, the rest checks */

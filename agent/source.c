@@ -28,6 +28,7 @@
 #include "tbucket.h"
 #include "transmit.h"
 #include "restore.h"
+#include "statrec.h"
 #include "verifylog.h"
 #include "wire.h"
 #include "xlog.h"
@@ -48,6 +49,7 @@ struct qrec {
 	struct qrec *next;
 	uint64_t seq;
 	uint32_t len;
+	bool mirror; /* queued by a task (mirror, verify, orphans), not capture */
 	uint8_t data[];
 };
 
@@ -66,6 +68,7 @@ struct probe {
 	int64_t mtime_ns;
 	bool link;         /* a further name of a hard-link group */
 	bool guard;        /* a delta's guard (DITTO_VERIFY_GUARD) */
+	bool replication;  /* ... queued by replication (statistics) */
 	uint32_t rel_len, abs_len, first_len;
 	char *rel, *abs, *first; /* first: the group's first name (link) */
 };
@@ -220,12 +223,29 @@ struct conn {
 	struct probe *guards, *guards_tail;
 	uint64_t rt_files, rt_read, rt_sent, rt_whole;
 
+	/* Statistics by origin (STATISTICS, source_stats): the mirror share
+	 * of the queue (memory, then spilled) and of what was sent; the
+	 * replication share is the rest. sent_comp counts the records part of
+	 * each BATCH as it went on the wire (compressed or not). Spilled ops
+	 * keep their origin in runs of sequence numbers (spill_origin_*). */
+	uint64_t q_mirror_ops, q_mirror_bytes, sp_mirror_ops, sp_mirror_bytes;
+	uint64_t sent_mirror, sent_comp, sent_comp_mirror;
+	struct spill_run { uint64_t first_seq; bool mirror; } *sruns;
+	size_t nsruns, srun_head;
+	char last_file[DITTO_PATH_MAX + 1]; /* of the last op sent naming one */
+	time_t connected_since;             /* CONNECT_OK on the current link */
+	char peer_ip[64];                   /* the target's, last seen */
+	enum task_kind stats_task;          /* the last task started */
+
 	struct conn *next;
 };
 
 struct source {
 	struct agent *a;
 	struct conn *conns;
+	/* Ops queued now are replication: capture events are being handled,
+	 * or a failed delta of theirs goes whole (guards_settle). */
+	bool replicating;
 	uint32_t next_id;
 	char *conns_path; /* <state_dir>/connections.conf */
 	struct evloop_timer *sync_timer;
@@ -373,13 +393,16 @@ done:
 /* ------------------------------------------------------------------ queue */
 
 /* Appends an encoded op with its sequence number to the memory queue. */
-static void queue_push(struct conn *c, uint64_t seq, const void *enc, size_t len)
+static void queue_push(struct conn *c, uint64_t seq, const void *enc, size_t len, bool mirror)
 {
 	struct qrec *q = util_xmalloc(sizeof(*q) + len);
 
 	q->next = NULL;
 	q->seq = seq;
 	q->len = (uint32_t)len;
+	q->mirror = mirror;
+	c->q_mirror_ops += mirror;
+	c->q_mirror_bytes += mirror ? len : 0;
 	memcpy(q->data, enc, len);
 	if (c->tail)
 		c->tail->next = q;
@@ -404,9 +427,23 @@ static void journal_note(struct conn *c, uint64_t file_seq, uint64_t seq)
 	c->njf++;
 }
 
+static void spill_origin_note(struct conn *c, uint64_t seq, bool mirror, size_t len);
+static bool spill_origin_of(struct conn *c, uint64_t seq);
+
+/* Task markers only ever come from a task, even when capture starts one (a
+ * catch-up mirror after lost events). */
+static bool op_is_task(const struct ditto_op *op)
+{
+	return op->kind == DITTO_OP_MIRROR_BEGIN || op->kind == DITTO_OP_MIRROR_END ||
+	       op->kind == DITTO_OP_MARKER || op->kind == DITTO_OP_DIRLIST ||
+	       op->kind == DITTO_OP_ORPHANS ||
+	       (op->kind == DITTO_OP_VERIFY && !(op->flags & DITTO_VERIFY_GUARD));
+}
+
 static int conn_enqueue(struct conn *c, struct ditto_op *op)
 {
 	struct util_buf enc;
+	bool mirror = !c->src->replicating || op_is_task(op);
 
 	op->seq = c->next_seq;
 	util_buf_init(&enc);
@@ -434,13 +471,14 @@ static int conn_enqueue(struct conn *c, struct ditto_op *op)
 				}
 				c->spilled_ops++;
 				c->spilled_bytes += enc.len;
+				spill_origin_note(c, c->next_seq, mirror, enc.len);
 				c->next_seq++;
 				util_buf_free(&enc);
 				return 0;
 			}
 		}
 	}
-	queue_push(c, c->next_seq++, enc.data, enc.len);
+	queue_push(c, c->next_seq++, enc.data, enc.len, mirror);
 	util_buf_free(&enc);
 	return 0;
 }
@@ -474,6 +512,35 @@ static void spill_stop(struct conn *c)
 	c->sr = NULL;
 	c->spilling = false;
 	c->spilled_ops = c->spilled_bytes = 0;
+	c->sp_mirror_ops = c->sp_mirror_bytes = 0;
+	c->nsruns = c->srun_head = 0;
+}
+
+/* Spilled ops live only in the journal, which does not say who queued them:
+ * their origins are kept here as runs of sequence numbers (one entry per
+ * change of origin), consumed in order as spill_refill takes them back. */
+static void spill_origin_note(struct conn *c, uint64_t seq, bool mirror, size_t len)
+{
+	c->sp_mirror_ops += mirror;
+	c->sp_mirror_bytes += mirror ? len : 0;
+	if (c->nsruns > c->srun_head && c->sruns[c->nsruns - 1].mirror == mirror)
+		return;
+	if (c->srun_head && c->srun_head * 2 >= c->nsruns) {
+		memmove(c->sruns, c->sruns + c->srun_head, (c->nsruns - c->srun_head) * sizeof(*c->sruns));
+		c->nsruns -= c->srun_head;
+		c->srun_head = 0;
+	}
+	c->sruns = util_xreallocarray(c->sruns, c->nsruns + 1, sizeof(*c->sruns));
+	c->sruns[c->nsruns].first_seq = seq;
+	c->sruns[c->nsruns].mirror = mirror;
+	c->nsruns++;
+}
+
+static bool spill_origin_of(struct conn *c, uint64_t seq)
+{
+	while (c->srun_head + 1 < c->nsruns && c->sruns[c->srun_head + 1].first_seq <= seq)
+		c->srun_head++;
+	return c->srun_head < c->nsruns && c->sruns[c->srun_head].mirror;
 }
 
 /* Moves spilled ops back into memory, oldest first, while there is room. */
@@ -535,7 +602,11 @@ static void spill_refill(struct conn *c)
 			}
 			util_buf_reset(&enc);
 			if (op_encode(&op, &enc) == 0) {
-				queue_push(c, op.seq, enc.data, enc.len);
+				bool mirror = spill_origin_of(c, op.seq);
+
+				queue_push(c, op.seq, enc.data, enc.len, mirror);
+				c->sp_mirror_ops -= mirror;
+				c->sp_mirror_bytes -= mirror ? enc.len : 0;
 				c->spilled_ops--;
 				c->spilled_bytes -= enc.len < c->spilled_bytes ? enc.len : c->spilled_bytes;
 			}
@@ -635,8 +706,11 @@ static int journal_replay(struct conn *c, bool *need_mirror)
 						}
 						c->spilled_ops++;
 						c->spilled_bytes += enc.len;
+						spill_origin_note(c, op.seq, op_is_task(&op), enc.len);
 					} else {
-						queue_push(c, op.seq, enc.data, enc.len);
+						/* The journal does not keep the origin: only
+						 * task markers are known to be mirror ops. */
+						queue_push(c, op.seq, enc.data, enc.len, op_is_task(&op));
 					}
 				}
 				if (op.seq >= c->next_seq)
@@ -686,6 +760,8 @@ static void conn_acked(struct conn *c, uint64_t seq)
 			c->send_next = q->next;
 		c->queued_ops--;
 		c->queued_bytes -= q->len;
+		c->q_mirror_ops -= q->mirror;
+		c->q_mirror_bytes -= q->mirror ? q->len : 0;
 		free(q);
 	}
 	if (!c->head)
@@ -760,6 +836,7 @@ static void probe_note(struct conn *c, struct mirror_walk *w, const struct ditto
 	}
 	if (op->flags & DITTO_VERIFY_GUARD) {
 		p->guard = true;
+		p->replication = c->src->replicating;
 		head = &c->guards;
 		tail = &c->guards_tail;
 	}
@@ -780,8 +857,14 @@ static void guards_settle(struct conn *c, uint64_t seq, bool failed)
 		c->guards = p->next;
 		if (!c->guards)
 			c->guards_tail = NULL;
-		if (failed)
+		if (failed) {
+			/* The file goes whole for whoever sent the delta. */
+			bool was = c->src->replicating;
+
+			c->src->replicating = p->replication;
 			sync_path(c, p->abs, p->abs_len, MIRROR_MAPS_REBUILD, false);
+			c->src->replicating = was;
+		}
 		probe_free(p);
 	}
 }
@@ -1048,6 +1131,7 @@ static int conn_task(struct conn *c, enum task_kind kind, char *err, size_t errl
 		c->repair = mirror_walk_new(NULL, 0, &mo, err, errlen);
 	probes_clear(c);
 	c->task = kind;
+	c->stats_task = kind;
 	c->mpaused = c->mstopped = false;
 	c->resent_files = c->resent_bytes = 0;
 	c->orphans = c->orphans_removed = c->orphan_bytes = 0;
@@ -1420,6 +1504,47 @@ static bool conn_may_send(const struct conn *c)
 	return !c->sched.stop_bytes || c->sent_wire - c->sess.sent_at_start < c->sched.stop_bytes;
 }
 
+/* "ip:port" or "[ip6]:port" of the link: the address alone. */
+static void stats_peer_ip(struct conn *c, const char *addr)
+{
+	const char *end = addr[0] == '[' ? strchr(addr, ']') : strrchr(addr, ':');
+	size_t off = addr[0] == '[';
+
+	if (!end)
+		end = addr + strlen(addr);
+	snprintf(c->peer_ip, sizeof(c->peer_ip), "%.*s", (int)(end - addr - (ptrdiff_t)off), addr + off);
+}
+
+/* Counts one BATCH (the records first .. end) by origin. Its records took
+ * wl less the headers on the wire when compressed (the frame shrank below
+ * its plain size), their own size when not; a batch carrying both origins
+ * shares that in proportion to their plain bytes. */
+static void stats_batch(struct conn *c, const struct qrec *first, const struct qrec *end,
+			size_t plain, size_t wl)
+{
+	const struct qrec *q;
+	uint64_t raw = 0, mraw = 0, comp;
+	const char *path, *named = NULL;
+	size_t plen, nlen = 0;
+
+	for (q = first; q != end; q = q->next) {
+		raw += q->len;
+		mraw += q->mirror ? q->len : 0;
+		if (op_peek_path(q->data, q->len, &path, &plen) == 1) {
+			named = path;
+			nlen = plen;
+		}
+	}
+	comp = wl < plain + WIRE_HDR_LEN ? wl - WIRE_HDR_LEN - WIRE_BATCH_HDR_LEN : raw;
+	c->sent_mirror += mraw;
+	c->sent_comp += comp;
+	c->sent_comp_mirror += raw ? comp * mraw / raw : 0;
+	if (named) {
+		memcpy(c->last_file, named, nlen);
+		c->last_file[nlen] = '\0';
+	}
+}
+
 static void conn_pump(struct conn *c)
 {
 	size_t cap;
@@ -1428,7 +1553,7 @@ static void conn_pump(struct conn *c)
 	       link_pending(c->link) < LINK_HIGH_WATER && (cap = bw_allow(c)) > 0) {
 		struct wire_batch_writer w;
 		struct qrec *q = c->send_next;
-		size_t wl = 0;
+		size_t wl = 0, plain;
 
 		wire_batch_begin(&w, link_out(c->link), c->id, q->seq);
 		/* At least one record, then while the batch stays within cap
@@ -1443,8 +1568,10 @@ static void conn_pump(struct conn *c)
 		}
 		if (c->comp != WIRE_COMP_NONE && !c->z)
 			c->z = wire_zctx_new();
+		plain = wire_batch_size(&w);
 		if (wire_batch_end_comp(&w, c->z, c->comp, c->comp_level, &wl) < 0)
 			break;
+		stats_batch(c, c->send_next, q, plain, wl);
 		rate_roll(c);
 		c->sent_wire += wl;
 		if (c->bw_limit)
@@ -1526,6 +1653,8 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 		dtlog(DTLOG_INFO, 73, "Connected to ip://%s (connection %u, target has applied up to op %" PRIu64 ")",
 		      link_peer_addr(l), c->id, ok.last_applied);
 		c->connected = true;
+		c->connected_since = time(NULL);
+		stats_peer_ip(c, link_peer_addr(l));
 		c->tpaused = false;
 		c->restore_required = c->overwrite = false;
 		if (c->restored) {
@@ -1659,6 +1788,7 @@ static void conn_closed(struct link *l, const char *why, void *arg)
 		snprintf(c->last_error, sizeof(c->last_error), "%s", why);
 	c->link = NULL;
 	c->connected = false;
+	c->connected_since = 0;
 	c->tx_idle_close = false;
 	/* A target that refused us will likely refuse again: ask less often. */
 	if (conn_wants_link(c) && !c->retry)
@@ -1727,6 +1857,7 @@ static void conn_free(struct conn *c)
 	lcache_free(&c->lc);
 	xlog_writer_close(c->xw);
 	free(c->jf);
+	free(c->sruns);
 	while (c->head) {
 		struct qrec *q = c->head;
 
@@ -2379,10 +2510,14 @@ static void dirty_flush(struct evloop *loop, struct evloop_timer *t, void *arg)
 	struct source *s = arg;
 	struct ditto_capture_event ev;
 	size_t i;
+	bool was;
 
 	(void)loop;
 	(void)t;
 	s->dirty_timer = NULL;
+	/* Nested in on_capture_fd when the list is full: restore, not clear. */
+	was = s->replicating;
+	s->replicating = true;
 	for (i = 0; i < s->ndirty; i++) {
 		memset(&ev, 0, sizeof(ev));
 		ev.type = DITTO_CAPTURE_CLOSE_WRITE;
@@ -2392,6 +2527,7 @@ static void dirty_flush(struct evloop *loop, struct evloop_timer *t, void *arg)
 		free(s->dirty[i]);
 	}
 	s->ndirty = 0;
+	s->replicating = was;
 }
 
 /* A copy per write(2) would cost the whole file each time: remember the
@@ -2463,8 +2599,10 @@ static void on_capture_fd(struct evloop *loop, int fd, unsigned events, void *ar
 	(void)loop;
 	(void)fd;
 	(void)events;
+	s->replicating = true;
 	if (capture_host_read(s->cap, on_capture_event_and_parents, s) < 0)
 		dtlog(DTLOG_ERROR, 0, "Capture plugin %s failed to read events", capture_host_name(s->cap));
+	s->replicating = false;
 }
 
 static void capture_log(void *ctx, int level, const char *msg)
@@ -3808,6 +3946,160 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 			c->mstats.dirs, c->mstats.files, c->mstats.bytes, c->mstats.skipped_errors);
 	if (c->last_error[0])
 		util_buf_printf(out, "Last error:           %s\n", c->last_error);
+	return 0;
+}
+
+/* The guide's "Monitoring connections" words for each state. */
+static const char *stats_transmit_mode(const struct conn *c)
+{
+	if (c->state == CONN_ERROR)
+		return "Error";
+	if (c->state == CONN_STOPPED || c->tx == TX_STOPPED)
+		return "Stopped";
+	if (c->tx == TX_PAUSED || c->tx_target_paused)
+		return "Paused";
+	if (tx_idle(c))
+		return "Scheduled";
+	/* Not linked after a failed attempt: a transmission error. */
+	return !c->connected && c->last_error[0] ? "Error" : "Started";
+}
+
+static const char *stats_target_status(const struct conn *c)
+{
+	if (!c->connected)
+		return "Unknown"; /* ours: no link, nothing heard from it */
+	if (c->tpaused)
+		return "Retrying";
+	return c->tx_target_paused ? "Paused" : "OK";
+}
+
+static const char *stats_data_state(const struct conn *c)
+{
+	if (c->restore_required)
+		return "Restore Required";
+	if (c->task == TASK_MIRROR)
+		return "Mirroring";
+	return c->mirror_done ? "OK" : "Mirror Required";
+}
+
+/* pct holds a percentage when the mirror was sized (CALCULATE). */
+static const char *stats_mirror_status(const struct conn *c, char *pct, size_t len)
+{
+	if (c->task == TASK_MIRROR && c->temporary)
+		return "Restoring";
+	if (c->task == TASK_MIRROR && c->mpaused)
+		return "Paused";
+	if (c->task == TASK_MIRROR && c->mw && c->calc_bytes) {
+		uint64_t done = c->mstats.bytes < c->calc_bytes ? c->mstats.bytes : c->calc_bytes;
+
+		snprintf(pct, len, "%" PRIu64 "%%", done * 100 / c->calc_bytes);
+		return pct;
+	}
+	if (c->task == TASK_MIRROR)
+		return c->mw ? "Mirroring" : "Waiting";
+	if (c->task == TASK_VERIFY)
+		return "Verifying";
+	return c->task == TASK_ORPHANS ? "Removing Orphans" : "Idle";
+}
+
+static void stats_text(struct util_buf *out, const char *name, const char *v)
+{
+	if (v && *v)
+		statrec_str(out, name, v, strlen(v));
+	else
+		statrec_none(out, name);
+}
+
+/* Counters are unsigned; a statistics record holds int64. */
+static void stats_num(struct util_buf *out, const char *name, uint64_t v)
+{
+	statrec_num(out, name, v > INT64_MAX ? INT64_MAX : (int64_t)v);
+}
+
+static void stats_conn(const struct conn *c, struct util_buf *out)
+{
+	uint64_t q_ops = c->queued_ops + c->spilled_ops;
+	uint64_t qm_ops = c->q_mirror_ops + c->sp_mirror_ops;
+	uint64_t qr_bytes = c->queued_bytes - c->q_mirror_bytes + c->spilled_bytes - c->sp_mirror_bytes;
+	char buf[DITTO_PATH_MAX + 512];
+	struct tm tm;
+
+	stats_text(out, "Replication Set", c->repset);
+	stats_num(out, "Connection ID", c->id);
+	stats_text(out, "Target Name", c->target);
+	stats_text(out, "Target IP", c->peer_ip);
+	stats_text(out, "Target Data State", stats_data_state(c));
+	stats_text(out, "Target Status", stats_target_status(c));
+	stats_text(out, "Transmit Mode", stats_transmit_mode(c));
+	stats_text(out, "Mirror Status", stats_mirror_status(c, buf, sizeof(buf)));
+	stats_text(out, "Replication Status",
+		   !c->replicate || c->state == CONN_STOPPED || c->cap_error[0] ? "Stopped" :
+		   c->restore_required ? "Pending" : q_ops > qm_ops ? "Replicating" : "Ready");
+	stats_num(out, "Queued (Ops)", q_ops);
+	stats_num(out, "Sent (Bytes)", c->sent_bytes);
+	stats_num(out, "Sent Compressed (Bytes)", c->sent_comp);
+	stats_num(out, "Intermediate Queue (Bytes)", c->queued_bytes);
+	stats_num(out, "Disk Queue (Bytes)", c->spilled_bytes);
+	stats_num(out, "Queued Replication (Bytes)", qr_bytes);
+	stats_num(out, "Sent Replication (Bytes)", c->sent_bytes - c->sent_mirror);
+	stats_num(out, "Sent Compressed Replication (Bytes)", c->sent_comp - c->sent_comp_mirror);
+	stats_num(out, "Queued Mirror (Ops)", qm_ops);
+	stats_num(out, "Sent Mirror (Bytes)", c->sent_mirror);
+	stats_num(out, "Sent Compressed Mirror (Bytes)", c->sent_comp_mirror);
+	/* Compared but the same on the target: what a difference or checksum
+	 * mirror did not send (its STATUS line "Mirror skipped"). */
+	stats_num(out, "Skipped Mirror (Bytes)",
+		  c->stats_task == TASK_MIRROR && c->run_mopt.type != SOURCE_MIRROR_FULL &&
+		  c->mstats.bytes > c->resent_bytes ? c->mstats.bytes - c->resent_bytes : 0);
+	if (c->task != TASK_MIRROR)
+		stats_num(out, "Remaining Mirror (Bytes)", 0);
+	else if (c->calc_bytes)
+		stats_num(out, "Remaining Mirror (Bytes)",
+			  c->calc_bytes > c->mstats.bytes ? c->calc_bytes - c->mstats.bytes : 0);
+	else
+		statrec_none(out, "Remaining Mirror (Bytes)"); /* not sized: no CALCULATE */
+	stats_num(out, "Queued Replication (Ops)", q_ops - qm_ops);
+	if (c->last_file[0]) {
+		snprintf(buf, sizeof(buf), "%s%s%s", c->root,
+			 c->root[0] && c->root[strlen(c->root) - 1] == '/' ? "" : "/", c->last_file);
+		stats_text(out, "Last File Touched", buf);
+	} else {
+		statrec_none(out, "Last File Touched");
+	}
+	if (c->connected_since && gmtime_r(&c->connected_since, &tm)) {
+		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		stats_text(out, "Connected Since", buf);
+	} else {
+		statrec_none(out, "Connected Since");
+	}
+	/* Ours. */
+	stats_text(out, "Target Path", c->root);
+	snprintf(buf, sizeof(buf), "%s", comp_word(c->comp));
+	if (c->comp == WIRE_COMP_ZSTD)
+		snprintf(buf, sizeof(buf), "%s level %d", comp_word(c->comp), c->comp_level);
+	stats_text(out, "Compression", buf);
+	if (c->bw_limit)
+		stats_num(out, "Bandwidth Limit (Bytes/s)", c->bw_limit);
+	else
+		statrec_none(out, "Bandwidth Limit (Bytes/s)");
+	stats_num(out, "Send Rate (Bytes/s)", rate_of(c));
+	stats_num(out, "Sent (Ops)", c->sent_ops);
+	stats_num(out, "Last Acknowledged Op", c->last_acked);
+	stats_text(out, "Last Error", c->last_error);
+	statrec_end(out);
+}
+
+int source_stats(const struct source *s, uint32_t con_id, struct util_buf *out)
+{
+	const struct conn *c;
+
+	if (con_id && !conn_find(s, con_id)) {
+		util_buf_printf(out, "STATISTICS %u: no such connection\n", con_id);
+		return -1;
+	}
+	for (c = s->conns; c; c = c->next)
+		if (!con_id || c->id == con_id)
+			stats_conn(c, out);
 	return 0;
 }
 

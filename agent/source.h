@@ -146,6 +146,10 @@ int source_orphans_run(struct source *s, uint32_t con_id, bool start, struct uti
 int source_queue_drained(struct source *s, uint32_t con_id, struct util_buf *msg);
 void source_list(const struct source *s, struct util_buf *out);
 int source_status(const struct source *s, uint32_t con_id, struct util_buf *out);
+/* STATISTICS: one record per connection (all when con_id is 0) in the form
+ * of lib/statrec.h, with the names of the guide's "Connection Statistics"
+ * table (man/dtstat.1 lists them). -1 with a message for an unknown con_id. */
+int source_stats(const struct source *s, uint32_t con_id, struct util_buf *out);
 /* Does a connection replicate this set in real time (Restore Required ones,
  * which send nothing, do not count)? */
 bool source_replicates(const struct source *s, const char *repset);

@@ -26,6 +26,7 @@
 #include "repset.h"
 #include "restore.h"
 #include "source.h"
+#include "statrec.h"
 #include "verify.h"
 #include "wire.h"
 
@@ -1025,6 +1026,32 @@ void target_status(const struct target *t, struct util_buf *out)
 				s->root_path ? s->root_path : "-", s->last_applied,
 				s->ops_applied, s->bytes_applied, s->apply_errors,
 				s->held ? (s->paused_source ? ", retrying (source paused)" : ", retrying") : "");
+}
+
+void target_stats(const struct target *t, struct util_buf *out)
+{
+	const struct tsession *s;
+
+	for (s = t->sessions; s; s = s->next) {
+		const char *st = !s->held ? "OK" : s->paused_source ? "Retrying (source paused)" : "Retrying";
+		const char *ln = s->link ? "Connected" : "Disconnected";
+
+		statrec_str(out, "Source Name", s->source, strlen(s->source));
+		statrec_num(out, "Connection ID", s->con_id);
+		if (s->root_path)
+			statrec_str(out, "Target Path", s->root_path, strlen(s->root_path));
+		else
+			statrec_none(out, "Target Path");
+		statrec_str(out, "Link", ln, strlen(ln));
+		statrec_str(out, "Target Status", st, strlen(st));
+		statrec_num(out, "Applied (Ops)", (int64_t)s->ops_applied);
+		statrec_num(out, "Applied (Bytes)", (int64_t)s->bytes_applied);
+		statrec_num(out, "Apply Errors", (int64_t)s->apply_errors);
+		statrec_num(out, "Last Applied Op", (int64_t)s->last_applied);
+		statrec_num(out, "Held (Bytes)", (int64_t)s->held_bytes);
+		statrec_num(out, "Retries", s->retries);
+		statrec_end(out);
+	}
 }
 
 uint64_t target_ops_applied(const struct target *t)

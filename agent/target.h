@@ -18,6 +18,9 @@ struct target *target_new(struct agent *a);
 void target_free(struct target *t);
 /* Appends one line per connection this agent receives (STATUS, dtstat). */
 void target_status(const struct target *t, struct util_buf *out);
+/* STATISTICS TARGET: one record (lib/statrec.h) per connection this agent
+ * receives. */
+void target_stats(const struct target *t, struct util_buf *out);
 /* After a failover for source: each connection it has here becomes Restore
  * Required (a marker per connection in <state>/target), its link if any is
  * closed, and its next CONNECT refused with WIRE_E_RESTORE unless it carries
