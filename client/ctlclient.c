@@ -42,14 +42,22 @@ static int read_reply(struct ctlclient *c, struct ctlproto_hdr *h,
 	return -1;
 }
 
-int ctlclient_connect(struct ctlclient *c, const char *path, char *err,
-		      size_t errlen)
+const char *ctlclient_default_socket(void)
+{
+	const char *p = getenv("DITTO_CONTROL_SOCKET");
+
+	return p && *p ? p : CTLCLIENT_DEFAULT_SOCKET;
+}
+
+int ctlclient_connect(struct ctlclient *c, const char *path, const char *client,
+		      char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
 	struct ctlproto_hdr h;
 	struct ctlproto_reader r;
 	struct util_buf b;
 	uint8_t *payload = NULL;
+	char *hello = NULL;
 	int werr, ret = -1;
 
 	memset(c, 0, sizeof(*c));
@@ -73,7 +81,8 @@ int ctlclient_connect(struct ctlclient *c, const char *path, char *err,
 		goto done;
 	}
 	ctlproto_begin(&b, CTLPROTO_HELLO, c->next_reqid++);
-	ctlproto_put_str(&b, "dtcl " PACKAGE_VERSION);
+	hello = util_xasprintf("%s %s", client, PACKAGE_VERSION);
+	ctlproto_put_str(&b, hello);
 	ctlproto_end(&b, 0);
 	/* An agent that refuses us answers and closes at once, so a failed
 	 * HELLO write is reported only if no answer can be read either. */
@@ -97,6 +106,7 @@ int ctlclient_connect(struct ctlclient *c, const char *path, char *err,
 	}
 	ret = 0;
 done:
+	free(hello);
 	free(payload);
 	util_buf_free(&b);
 	if (ret < 0)

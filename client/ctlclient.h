@@ -16,10 +16,15 @@ struct ctlclient {
 	char *agent_version;
 };
 
-/* Connects and completes the HELLO exchange. On failure returns -1 and a
- * message fit for the user in err. */
-int ctlclient_connect(struct ctlclient *c, const char *path, char *err,
-		      size_t errlen);
+/* The control socket to use when none is given: $DITTO_CONTROL_SOCKET, else
+ * CTLCLIENT_DEFAULT_SOCKET. */
+#define CTLCLIENT_DEFAULT_SOCKET "/run/ditto/ditto.sock"
+const char *ctlclient_default_socket(void);
+/* Connects and completes the HELLO exchange, naming the client program
+ * (e.g. "dtcl") to the agent. On failure returns -1 and a message fit for
+ * the user in err. */
+int ctlclient_connect(struct ctlclient *c, const char *path, const char *client,
+		      char *err, size_t errlen);
 /* Sends one command; *rc receives its result and output its text (or the
  * agent's error message). Returns -1 (message in err) when the connection
  * failed, which is different from a command that returned an error. */

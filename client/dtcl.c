@@ -16,8 +16,6 @@
 #include "dtcl_eval.h"
 #include "util.h"
 
-#define DEFAULT_SOCKET "/run/ditto/ditto.sock"
-
 struct session {
 	const char *sock_path;
 	struct ctlclient cli;
@@ -35,6 +33,8 @@ struct help_entry {
 static const struct help_entry help[] = {
 	{ "STATUS", "STATUS [con_id] [ON machine]",
 	  "Agent name, version, uptime, modules, paths and your access level." },
+	{ "STATISTICS", "STATISTICS [con_id | TARGET] [ON machine]",
+	  "The connections' statistics for programs: one \"name<TAB>value\" line each, a blank line after each connection (see dtstat(1), which shows them). TARGET: the connections this agent receives." },
 	{ "GET", "GET [option] [ON machine]",
 	  "Shows an option (ditto.conf key such as queue.memory); alone, all of them." },
 	{ "SET", "SET option=value [ON machine]",
@@ -135,7 +135,7 @@ static int64_t remote(struct session *s, const struct dtcl_cmd *cmd)
 	size_t i;
 
 	if (!s->connected) {
-		if (ctlclient_connect(&s->cli, s->sock_path, err, sizeof(err)) < 0) {
+		if (ctlclient_connect(&s->cli, s->sock_path, "dtcl", err, sizeof(err)) < 0) {
 			fprintf(stderr, "dtcl: %s\n", err);
 			return -1;
 		}
@@ -270,7 +270,7 @@ static void usage(FILE *f)
 "Without -c, -f or -i, statements are read from standard input.\n"
 "Exit status: 0 when the last command succeeded, 1 when it failed, 2 for\n"
 "a bad command or syntax (result -102) or bad usage. See dtcl(1).\n",
-		DEFAULT_SOCKET);
+		CTLCLIENT_DEFAULT_SOCKET);
 }
 
 static char *read_stream(FILE *f)
@@ -313,9 +313,7 @@ int main(int argc, char **argv)
 	s.cli.fd = -1;
 	/* A closed control socket must be an error message, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
-	s.sock_path = getenv("DITTO_CONTROL_SOCKET");
-	if (!s.sock_path || !*s.sock_path)
-		s.sock_path = DEFAULT_SOCKET;
+	s.sock_path = ctlclient_default_socket();
 	while ((opt = getopt_long(argc, argv, "c:f:is:h", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': command = optarg; break;
