@@ -286,7 +286,7 @@ struct link *link_dial(struct evloop *loop, const char *host, uint16_t port,
 		       size_t errlen)
 {
 	struct addrinfo hints, *res = NULL;
-	char portstr[8];
+	char portstr[8], ip[INET6_ADDRSTRLEN];
 	struct link *l = NULL;
 	int fd = -1, rc;
 
@@ -310,10 +310,18 @@ struct link *link_dial(struct evloop *loop, const char *host, uint16_t port,
 		goto done;
 	}
 	l = link_new(loop, fd, true, true, key, keylen, name, ops, arg);
-	if (!l)
+	if (!l) {
 		snprintf(err, errlen, "cannot set up the link to %s:%u", host, port);
-	else
+		goto done;
+	}
+	/* The address dialled, so a host name still shows as its IP (logs,
+	 * STATISTICS' Target IP). */
+	if (getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof(ip), NULL, 0, NI_NUMERICHOST) != 0)
 		snprintf(l->addr, sizeof(l->addr), "%s:%u", host, port);
+	else if (res->ai_family == AF_INET6)
+		snprintf(l->addr, sizeof(l->addr), "[%s]:%u", ip, port);
+	else
+		snprintf(l->addr, sizeof(l->addr), "%s:%u", ip, port);
 done:
 	if (res)
 		freeaddrinfo(res);
