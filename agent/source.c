@@ -3866,6 +3866,22 @@ static const char *state_name(const struct conn *c)
 	}
 }
 
+/* The guide's Target Status as far as the source knows it. The target
+ * speaks only through PAUSE/RESUME, which it sends while it retries (at
+ * once for a full disk, else once it holds enough ops behind the retry):
+ * a shorter retry is not seen here and shows as OK; the target's own
+ * STATUS tells it. Paused is the user's PAUSETARGET. */
+static const char *target_state_name(const struct conn *c)
+{
+	if (!c->connected)
+		return "Unknown (not connected)";
+	if (c->tx_target_paused)
+		return "Paused";
+	if (c->tpaused)
+		return "Retrying (the target paused this connection)";
+	return "OK";
+}
+
 void source_list(const struct source *s, struct util_buf *out)
 {
 	const struct conn *c;
@@ -3890,6 +3906,7 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 	util_buf_printf(out, "Target:               %s\n", c->target);
 	util_buf_printf(out, "Target path:          %s\n", c->root);
 	util_buf_printf(out, "Transmit state:       %s\n", state_name(c));
+	util_buf_printf(out, "Target status:        %s\n", target_state_name(c));
 	util_buf_printf(out, "Mirror state:         %s\n",
 			c->task == TASK_MIRROR ? (c->mpaused ? "Paused" : c->mw ? "Mirroring" : "Completing") :
 			c->mstopped ? "Stopped" : c->mirror_done ? "Idle" : "Not started");

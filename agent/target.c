@@ -62,6 +62,10 @@ struct tsession {
 	unsigned retries;
 	struct evloop_timer *retry_timer;
 	bool paused_source;
+	/* Why the oldest held op waits (STATUS), and whether the disk is
+	 * full: message 102 once an episode, and the source paused at once. */
+	char *retry_why;
+	bool full;
 	/* A guard that failed: the delta for this path that follows it is
 	 * skipped (see DITTO_VERIFY_GUARD); the source sends the file whole. */
 	char *guard_skip;
@@ -175,6 +179,7 @@ static void session_free(struct tsession *s)
 	free(s->root_path);
 	free(s->orphan_move);
 	free(s->guard_skip);
+	free(s->retry_why);
 	free(s->list_dir);
 	free(s->restore_repset);
 	held_clear(s);
@@ -527,8 +532,9 @@ static void apply_control(struct tsession *s, struct link *l, const struct ditto
 /* ------------------------------------------------------------- applying */
 
 /* An op that failed for a reason that may pass (disk full, busy, access)
- * is retried with the ops after it held back, in order; the source is
- * paused while the held ops exceed HOLD_PAUSE_BYTES. */
+ * is retried with the ops after it held back, in order. The source is
+ * paused while the held ops exceed HOLD_PAUSE_BYTES, or at once when the
+ * disk is full (see session_commit). */
 #define RETRY_FIRST_MS 500
 #define RETRY_MAX_MS 5000
 #define HOLD_PAUSE_BYTES (8u << 20)
@@ -540,12 +546,16 @@ struct held {
 	uint8_t rec[];
 };
 
+static bool disk_full(int err)
+{
+	return err == -ENOSPC || err == -EDQUOT || err == ENOSPC || err == EDQUOT;
+}
+
 static unsigned retry_event(int err)
 {
-	switch (err < 0 ? -err : err) {
-	case ENOSPC:
-	case EDQUOT:
+	if (disk_full(err))
 		return 4110;
+	switch (err < 0 ? -err : err) {
 	case EBUSY:
 	case ETXTBSY:
 		return 4111;
@@ -555,6 +565,13 @@ static unsigned retry_event(int err)
 	default:
 		return 4113;
 	}
+}
+
+/* The ops that compare or report rather than write (apply_control). */
+static bool control_op(enum ditto_op_kind kind)
+{
+	return kind == DITTO_OP_VERIFY || kind == DITTO_OP_DIRLIST ||
+	       kind == DITTO_OP_ORPHANS || kind == DITTO_OP_REPSET_BACKUP;
 }
 
 static const char *retry_times(const struct tsession *s, char *buf, size_t n)
@@ -597,8 +614,7 @@ static int apply_record(struct tsession *s, struct link *l, uint64_t seq,
 		free(s->guard_skip);
 		s->guard_skip = NULL;
 	}
-	if (op.kind == DITTO_OP_VERIFY || op.kind == DITTO_OP_DIRLIST ||
-	    op.kind == DITTO_OP_ORPHANS || op.kind == DITTO_OP_REPSET_BACKUP) {
+	if (control_op(op.kind)) {
 		apply_control(s, l, &op);
 		rc = 0;
 	} else {
@@ -611,6 +627,14 @@ static int apply_record(struct tsession *s, struct link *l, uint64_t seq,
 				    "Target can not write %s due to %s. Operation will be retried (%s) (connection %u, op %" PRIu64 " %s)",
 				    op.path ? op.path : "", err, retry_times(s, times, sizeof(times)),
 				    s->con_id, seq, op_kind_name(op.kind));
+		/* One 102 an episode: it ends when an op applies again. */
+		if (disk_full(rc) && !s->full)
+			dtlog(DTLOG_ERROR, 102, "Target full! Connection %u from %s cannot write %s under %s: %s",
+			      s->con_id, s->source, op.path ? op.path : "", s->root_path, err);
+		s->full = disk_full(rc);
+		free(s->retry_why);
+		s->retry_why = util_xasprintf("op %" PRIu64 " %s %s: %s%s", seq,
+			 op_kind_name(op.kind), op.path ? op.path : "", err, s->full ? " (target full)" : "");
 		s->retries++;
 		op_free(&op);
 		return 1;
@@ -626,6 +650,8 @@ static int apply_record(struct tsession *s, struct link *l, uint64_t seq,
 		if (s->retries)
 			dtlog_event(DTLOG_INFO, 4120, "Target write to %s was completed successfully after %u retries (connection %u)",
 				    op.path ? op.path : "", s->retries, s->con_id);
+		if (!control_op(op.kind))
+			s->full = false; /* written: space again */
 		s->ops_applied++;
 		t->ops_applied++;
 		s->bytes_applied += op.data_len;
@@ -682,10 +708,18 @@ static int session_commit(struct tsession *s, struct link *l)
 		return -1;
 	}
 	wire_put_ack(link_out(l), s->con_id, s->last_applied);
-	if (!s->paused_source && s->held_bytes > HOLD_PAUSE_BYTES) {
+	/* A full disk pauses the source at once: it seldom clears within a
+	 * retry or two, and what the source would go on sending could only
+	 * pile up here in memory, which a target restart loses anyway (the
+	 * source resends from last applied + 1), while the source's queue,
+	 * with its disk part and limits, is where a backlog belongs. Other
+	 * retryable errors (busy, access) usually pass quickly, so the
+	 * source goes on until HOLD_PAUSE_BYTES are held. */
+	if (!s->paused_source && s->held && (s->full || s->held_bytes > HOLD_PAUSE_BYTES)) {
 		s->paused_source = true;
 		wire_put_pause(link_out(l), s->con_id);
-		dtlog(DTLOG_WARNING, 0, "Connection %u from %s paused while the target retries", s->con_id, s->source);
+		dtlog(DTLOG_WARNING, 0, "Connection %u from %s paused while the target retries %s",
+		      s->con_id, s->source, s->retry_why);
 	} else if (s->paused_source && !s->held) {
 		s->paused_source = false;
 		wire_put_resume(link_out(l), s->con_id);
@@ -1019,13 +1053,21 @@ void target_status(const struct target *t, struct util_buf *out)
 {
 	const struct tsession *s;
 
-	for (s = t->sessions; s; s = s->next)
+	for (s = t->sessions; s; s = s->next) {
 		util_buf_printf(out, "Target of %s connection %u: %s, path %s, last applied op %" PRIu64
-				", %" PRIu64 " ops and %" PRIu64 " bytes applied, %" PRIu64 " errors%s\n",
+				", %" PRIu64 " ops and %" PRIu64 " bytes applied, %" PRIu64 " errors\n",
 				s->source, s->con_id, s->link ? "connected" : "disconnected",
 				s->root_path ? s->root_path : "-", s->last_applied,
-				s->ops_applied, s->bytes_applied, s->apply_errors,
-				s->held ? (s->paused_source ? ", retrying (source paused)" : ", retrying") : "");
+				s->ops_applied, s->bytes_applied, s->apply_errors);
+		/* The guide's Target Status: OK, or Retrying (and the source
+		 * Paused) with what the oldest held op waits for. */
+		if (s->held)
+			util_buf_printf(out, "  Target status: %s; %s; %u retries, %zu bytes held\n",
+					s->paused_source ? "Retrying, source paused" : "Retrying",
+					s->retry_why, s->retries, s->held_bytes);
+		else
+			util_buf_puts(out, "  Target status: OK\n");
+	}
 }
 
 void target_stats(const struct target *t, struct util_buf *out)

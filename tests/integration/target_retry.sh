@@ -33,7 +33,7 @@ echo after >"$data/after.txt"
 for _ in $(seq 100); do agent_log tgt | grep -q ' 4110 ' && break; sleep 0.1; done
 agent_log tgt | grep ' 4110 ' | grep -q 'will be retried (forever)' || fail "no 4110 retry event: $(agent_log tgt | tail -5)"
 expect_rc 0 dtcl_at tgt -c STATUS
-expect_out 'retrying'
+expect_out 'Target status: Retrying, source paused; op [0-9]+ .*No space left on device.*\(target full\)'
 [ -e "$copy/after.txt" ] && fail "an op behind the failing one was applied out of order"
 pass "a full target file system holds the op and everything after it, retrying"
 
