@@ -115,6 +115,8 @@ struct conn {
 	struct link *link;
 	bool connected;    /* CONNECT_OK received on this link */
 	bool tpaused;      /* the target asked us to wait (PAUSE) */
+	uint64_t tretry_seq; /* op the target retries (TSTATUS), 0: none */
+	char tretry_why[256];
 	bool restore_required; /* the target stood in for us (WIRE_E_RESTORE) */
 	bool overwrite;        /* MIRROR START over such a copy: say so */
 	bool restored;         /* ... or a RESTORE brought the copy here */
@@ -1633,7 +1635,8 @@ static void conn_ready(struct link *l, void *arg)
 	struct conn *c = arg;
 
 	wire_put_connect(link_out(l), c->id, c->wire_repset ? c->wire_repset : c->repset, c->root,
-			 c->connect_opts | (c->overwrite ? WIRE_CONNECT_OVERWRITE : 0), c->last_acked);
+			 c->connect_opts | WIRE_CONNECT_TSTATUS | (c->overwrite ? WIRE_CONNECT_OVERWRITE : 0),
+			 c->last_acked);
 	link_flush(l);
 }
 
@@ -1656,6 +1659,7 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 		c->connected_since = time(NULL);
 		stats_peer_ip(c, link_peer_addr(l));
 		c->tpaused = false;
+		c->tretry_seq = 0;
 		c->restore_required = c->overwrite = false;
 		if (c->restored) {
 			char err[256];
@@ -1747,6 +1751,22 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 		dtlog(DTLOG_INFO, 0, "Connection %u %s by the target", c->id,
 		      c->tpaused ? "paused" : "resumed");
 		conn_pump(c);
+		break;
+	}
+	case WIRE_TSTATUS: {
+		static struct wire_tstatus ts; /* 1 KiB: not on the stack */
+
+		if (wire_get_tstatus(f, &ts) < 0 || ts.con_id != c->id || ts.seq >= c->next_seq) {
+			link_fail(l, WIRE_E_MALFORMED, "bad TSTATUS");
+			return;
+		}
+		if (ts.seq)
+			dtlog(DTLOG_WARNING, 0, "Connection %u: the target retries op %" PRIu64 ": %s",
+			      c->id, ts.seq, ts.msg);
+		else if (c->tretry_seq)
+			dtlog(DTLOG_INFO, 0, "Connection %u: the target writes again", c->id);
+		c->tretry_seq = ts.seq;
+		util_strlcpy(c->tretry_why, ts.msg, sizeof(c->tretry_why));
 		break;
 	}
 	case WIRE_PONG:
@@ -3866,20 +3886,23 @@ static const char *state_name(const struct conn *c)
 	}
 }
 
-/* The guide's Target Status as far as the source knows it. The target
- * speaks only through PAUSE/RESUME, which it sends while it retries (at
- * once for a full disk, else once it holds enough ops behind the retry):
- * a shorter retry is not seen here and shows as OK; the target's own
- * STATUS tells it. Paused is the user's PAUSETARGET. */
-static const char *target_state_name(const struct conn *c)
+/* The guide's Target Status. A target that sends TSTATUS says which op
+ * it retries and why; an older one only pauses us while it retries (a
+ * full disk at once, else past 8 MiB held), which is all we can show for
+ * it. Paused is the user's PAUSETARGET. */
+static void target_state_put(const struct conn *c, struct util_buf *out)
 {
+	util_buf_puts(out, "Target status:        ");
 	if (!c->connected)
-		return "Unknown (not connected)";
-	if (c->tx_target_paused)
-		return "Paused";
-	if (c->tpaused)
-		return "Retrying (the target paused this connection)";
-	return "OK";
+		util_buf_puts(out, "Unknown (not connected)\n");
+	else if (c->tx_target_paused)
+		util_buf_puts(out, "Paused\n");
+	else if (c->tretry_seq)
+		util_buf_printf(out, "Retrying op %" PRIu64 ": %s\n", c->tretry_seq, c->tretry_why);
+	else if (c->tpaused)
+		util_buf_puts(out, "Retrying (the target paused this connection)\n");
+	else
+		util_buf_puts(out, "OK\n");
 }
 
 void source_list(const struct source *s, struct util_buf *out)
@@ -3906,7 +3929,7 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 	util_buf_printf(out, "Target:               %s\n", c->target);
 	util_buf_printf(out, "Target path:          %s\n", c->root);
 	util_buf_printf(out, "Transmit state:       %s\n", state_name(c));
-	util_buf_printf(out, "Target status:        %s\n", target_state_name(c));
+	target_state_put(c, out);
 	util_buf_printf(out, "Mirror state:         %s\n",
 			c->task == TASK_MIRROR ? (c->mpaused ? "Paused" : c->mw ? "Mirroring" : "Completing") :
 			c->mstopped ? "Stopped" : c->mirror_done ? "Idle" : "Not started");

@@ -66,6 +66,9 @@ struct tsession {
 	 * full: message 102 once an episode, and the source paused at once. */
 	char *retry_why;
 	bool full;
+	/* The source takes TSTATUS; the op it was last told waits (0: OK). */
+	bool tstatus;
+	uint64_t told_seq;
 	/* A guard that failed: the delta for this path that follows it is
 	 * skipped (see DITTO_VERIFY_GUARD); the source sends the file whole. */
 	char *guard_skip;
@@ -355,6 +358,8 @@ static void on_connect(struct target *t, struct link *l, const struct wire_frame
 	}
 	held_clear(s);
 	s->paused_source = false;
+	s->tstatus = c.options & WIRE_CONNECT_TSTATUS;
+	s->told_seq = 0;
 	s->link = l;
 	wire_put_connect_ok(link_out(l), c.con_id, s->last_applied);
 	link_flush(l);
@@ -708,6 +713,15 @@ static int session_commit(struct tsession *s, struct link *l)
 		return -1;
 	}
 	wire_put_ack(link_out(l), s->con_id, s->last_applied);
+	/* The source's Target status: told when an op starts or stops
+	 * waiting, not at every retry. */
+	if (s->tstatus && (s->held ? s->held->seq : 0) != s->told_seq) {
+		s->told_seq = s->held ? s->held->seq : 0;
+		if (s->held)
+			wire_put_tstatus(link_out(l), s->con_id, WIRE_TSTATUS_RETRYING, s->told_seq, s->retry_why);
+		else
+			wire_put_tstatus(link_out(l), s->con_id, WIRE_TSTATUS_OK, 0, NULL);
+	}
 	/* A full disk pauses the source at once: it seldom clears within a
 	 * retry or two, and what the source would go on sending could only
 	 * pile up here in memory, which a target restart loses anyway (the

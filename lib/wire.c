@@ -86,6 +86,7 @@ const char *wire_type_name(unsigned type)
 	case WIRE_REPORT: return "REPORT";
 	case WIRE_RESTORE: return "RESTORE";
 	case WIRE_RESTORE_ANSWER: return "RESTORE_ANSWER";
+	case WIRE_TSTATUS: return "TSTATUS";
 	}
 	return "?";
 }
@@ -402,6 +403,32 @@ int wire_put_restore_answer(struct util_buf *b, uint32_t code, const char *msg,
 	put_u32(b, code);
 	put_msg(b, msg);
 	put_str(b, def ? def : "", n);
+	frame_end(b, start);
+	return 0;
+}
+
+/* One valid encoding: OK says nothing more, RETRYING names its op. */
+static bool tstatus_ok(uint32_t con_id, uint32_t state, uint64_t seq, size_t msglen)
+{
+	if (con_id == 0)
+		return false;
+	if (state == WIRE_TSTATUS_OK)
+		return seq == 0 && msglen == 0;
+	return state == WIRE_TSTATUS_RETRYING && seq != 0;
+}
+
+int wire_put_tstatus(struct util_buf *b, uint32_t con_id, uint32_t state,
+		     uint64_t seq, const char *msg)
+{
+	size_t start;
+
+	if (!tstatus_ok(con_id, state, seq, msg ? strlen(msg) : 0))
+		return -1;
+	start = frame_begin(b, WIRE_TSTATUS);
+	put_u32(b, con_id);
+	put_u32(b, state);
+	put_u64(b, seq);
+	put_msg(b, msg);
 	frame_end(b, start);
 	return 0;
 }
@@ -1041,6 +1068,21 @@ int wire_get_restore_answer(const struct wire_frame *f,
 	memcpy(out->def, p, n);
 	out->def[n] = '\0';
 	return cur_done(&c) ? 0 : -1;
+}
+
+int wire_get_tstatus(const struct wire_frame *f, struct wire_tstatus *out)
+{
+	struct cur c;
+
+	memset(out, 0, offsetof(struct wire_tstatus, msg));
+	out->msg[0] = '\0';
+	if (!frame_open(f, WIRE_TSTATUS, &c))
+		return -1;
+	out->con_id = get_u32(&c);
+	out->state = get_u32(&c);
+	out->seq = get_u64(&c);
+	get_str(&c, out->msg, STR_MSG);
+	return cur_done(&c) && tstatus_ok(out->con_id, out->state, out->seq, strlen(out->msg)) ? 0 : -1;
 }
 
 static int get_one_u32(const struct wire_frame *f, uint8_t type, uint32_t *v)

@@ -72,6 +72,14 @@
  *   ACK         u32 con_id | u64 seq (cumulative: everything <= seq applied)
  *   PAUSE       u32 con_id (0 = every connection from this source): the
  *   RESUME      target asks the source to stop / resume sending
+ *   TSTATUS     u32 con_id | u32 state | u64 seq | str message: the
+ *               target's status for the connection, sent when it changes
+ *               and only to a source whose CONNECT carried
+ *               WIRE_CONNECT_TSTATUS (an older source would refuse the
+ *               unknown type; an older target ignores the option bit and
+ *               never sends it). state WIRE_TSTATUS_RETRYING: op seq
+ *               (>= 1) cannot be written yet and is retried, message says
+ *               why; WIRE_TSTATUS_OK: seq 0 and an empty message.
  *   PING, PONG  u64 token (PONG echoes the PING's token)
  *   DISCONNECT  u32 con_id
  *   REPORT      u32 con_id | u64 seq | u32 what | u32 result | u64 size |
@@ -157,6 +165,7 @@ enum wire_type {
 	WIRE_REPORT = 26,
 	WIRE_RESTORE = 27,
 	WIRE_RESTORE_ANSWER = 28,
+	WIRE_TSTATUS = 29,
 };
 
 /* Codes for ERROR and CONNECT_ERR. Agent-specific codes start at 1000. */
@@ -249,12 +258,20 @@ int wire_put_resume(struct util_buf *b, uint32_t con_id);
 int wire_put_ping(struct util_buf *b, uint64_t token);
 int wire_put_pong(struct util_buf *b, uint64_t token);
 int wire_put_disconnect(struct util_buf *b, uint32_t con_id);
+/* Refuses an unknown state, con_id 0, RETRYING with seq 0, and OK with a
+ * seq or a message. */
+int wire_put_tstatus(struct util_buf *b, uint32_t con_id, uint32_t state,
+		     uint64_t seq, const char *msg);
 
 /* CONNECT options. */
 #define WIRE_CONNECT_RESTORE 0x1 /* data comes back to where it came from */
 #define WIRE_CONNECT_OVERWRITE 0x2 /* the source remirrors over whatever the
 				      target's copy became (clears
 				      WIRE_E_RESTORE) */
+#define WIRE_CONNECT_TSTATUS 0x4 /* the source takes TSTATUS frames */
+/* TSTATUS states. */
+#define WIRE_TSTATUS_OK 0
+#define WIRE_TSTATUS_RETRYING 1
 /* RESTORE options. */
 #define WIRE_RESTORE_OVERWRITE 0x1 /* existing files too, not only missing */
 #define WIRE_RESTORE_NEWER 0x2     /* only where the target's copy is newer */
@@ -398,6 +415,12 @@ struct wire_ack {
 	uint32_t con_id;
 	uint64_t seq;
 };
+struct wire_tstatus {
+	uint32_t con_id;
+	uint32_t state; /* WIRE_TSTATUS_* */
+	uint64_t seq;
+	char msg[WIRE_MSG_MAX + 1];
+};
 struct wire_batch {
 	uint32_t con_id;
 	uint64_t first_seq;
@@ -437,6 +460,7 @@ int wire_get_resume(const struct wire_frame *f, uint32_t *con_id);
 int wire_get_ping(const struct wire_frame *f, uint64_t *token);
 int wire_get_pong(const struct wire_frame *f, uint64_t *token);
 int wire_get_disconnect(const struct wire_frame *f, uint32_t *con_id);
+int wire_get_tstatus(const struct wire_frame *f, struct wire_tstatus *out);
 
 /* ---- key file ------------------------------------------------------------ */
 

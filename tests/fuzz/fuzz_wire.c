@@ -93,6 +93,9 @@ static void check_frame(const struct wire_frame *f)
 		struct wire_connect_err ce;
 		struct wire_ack a;
 		struct wire_report rp;
+		struct wire_tstatus ts;
+		struct wire_restore rs;
+		struct wire_restore_answer ra;
 	} u;
 	uint8_t mac[WIRE_MAC_LEN];
 	struct util_buf b;
@@ -178,6 +181,19 @@ static void check_frame(const struct wire_frame *f)
 	case WIRE_REPORT:
 		if (wire_get_report(f, &u.rp) == 0)
 			rc = wire_put_report(&b, &u.rp);
+		break;
+	case WIRE_TSTATUS:
+		if (wire_get_tstatus(f, &u.ts) == 0)
+			rc = wire_put_tstatus(&b, u.ts.con_id, u.ts.state,
+					      u.ts.seq, u.ts.msg);
+		break;
+	case WIRE_RESTORE:
+		if (wire_get_restore(f, &u.rs) == 0)
+			rc = wire_put_restore(&b, &u.rs);
+		break;
+	case WIRE_RESTORE_ANSWER:
+		if (wire_get_restore_answer(f, &u.ra) == 0)
+			rc = wire_put_restore_answer(&b, u.ra.code, u.ra.msg, u.ra.def);
 		break;
 	default:
 		/* The reader only returns known types. */

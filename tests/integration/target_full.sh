@@ -3,9 +3,9 @@
 # device) fills up. The target logs message 102 "Target full!" and event
 # 4110, holds the op that cannot be written and everything after it, and
 # pauses the source at once; the source keeps the ops queued and shows
-# "Paused (by the target)" / "Target status: Retrying". A target restart
-# while full picks up where it left off: the source resends from the last
-# applied op, no remirror. Once space is freed the ops apply in order, the
+# "Paused (by the target)" / "Target status: Retrying op N: why" (TSTATUS).
+# A target restart while full picks up where it left off: the source
+# resends from the last applied op, no remirror. Once space is freed the ops apply in order, the
 # target resumes the source and both trees are the same.
 IT_LIMIT=180
 . "$(dirname "$0")/lib.sh"
@@ -62,7 +62,8 @@ for _ in $(seq 50); do agent_log src | grep -q 'Connection 1 paused by the targe
 agent_log src | grep -q 'Connection 1 paused by the target' || fail "the source was not paused: $(agent_log src | tail -5)"
 expect_rc 0 dtcl_at src -c "STATUS 1"
 expect_out 'Transmit state: +Paused \(by the target\)'
-expect_out 'Target status: +Retrying'
+expect_out 'Target status: +Retrying op [0-9]+: .*No space left on device \(target full\)'
+agent_log src | grep -q 'Connection 1: the target retries op [0-9]*: .*(target full)' || fail "the source did not log the retry"
 queued=$(printf '%s\n' "$OUT" | sed -n 's/^Queued ops: *//p')
 [ "${queued:-0}" -gt 0 ] || fail "no ops queued on the source: $OUT"
 expect_rc 0 dtcl_at tgt -c STATUS
@@ -107,6 +108,7 @@ for _ in $(seq 50); do
 done
 expect_rc 0 dtcl_at src -c "STATUS 1"
 expect_out 'Transmit state: +Paused \(by the target\)'
+expect_out "Target status: +Retrying op $((applied + 1)): "
 order_kept
 pass "a target restart while full resumes from op $((applied + 1)) without a remirror"
 
@@ -115,6 +117,7 @@ wait_same src 1 "$data" "$copy" "the copy did not catch up once space was freed"
 agent_log tgt | grep -q ' 4120 .*completed successfully after [0-9]* retries' || fail "no 4120 event"
 agent_log tgt | grep -q 'Connection 1 from src resumed' || fail "the target did not resume the source"
 agent_log src | grep -q 'Connection 1 resumed by the target' || fail "the source did not log the resume"
+agent_log src | grep -q 'Connection 1: the target writes again' || fail "the source was not told the target writes again"
 expect_rc 0 dtcl_at src -c "STATUS 1"
 expect_out 'Transmit state: +Started'
 expect_out 'Target status: +OK'

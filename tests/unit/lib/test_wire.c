@@ -99,13 +99,15 @@ static void put_all(struct util_buf *b)
 
 		cr_assert_eq(wire_put_report(b, &rp), 0);
 	}
+	cr_assert_eq(wire_put_tstatus(b, 7, WIRE_TSTATUS_RETRYING, 103,
+				      "No space left on device (target full)"), 0);
 }
 
 static const uint8_t ALL_TYPES[] = {
 	WIRE_HELLO, WIRE_CHALLENGE, WIRE_AUTH, WIRE_READY, WIRE_ERROR,
 	WIRE_CONNECT, WIRE_CONNECT_OK, WIRE_CONNECT_ERR, WIRE_BATCH, WIRE_ACK,
 	WIRE_PAUSE, WIRE_RESUME, WIRE_PING, WIRE_PONG, WIRE_DISCONNECT,
-	WIRE_REPORT,
+	WIRE_REPORT, WIRE_TSTATUS,
 };
 
 /* Decodes with the decoder of f's type; checks the values put_all wrote. */
@@ -121,6 +123,7 @@ static int check_frame(const struct wire_frame *f, bool check_values)
 		struct wire_batch bt;
 		struct wire_ack a;
 		struct wire_report rp;
+		struct wire_tstatus ts;
 	} u;
 	uint8_t mac[WIRE_MAC_LEN];
 	uint32_t id;
@@ -260,6 +263,16 @@ static int check_frame(const struct wire_frame *f, bool check_values)
 			cr_expect_eq(u.rp.nranges, 2);
 			cr_expect_eq(u.rp.ranges[1].off, 1 << 19);
 			cr_expect_eq(u.rp.ranges[1].len, 131072);
+		}
+		return 0;
+	case WIRE_TSTATUS:
+		if (wire_get_tstatus(f, &u.ts) < 0)
+			return -1;
+		if (check_values) {
+			cr_expect_eq(u.ts.con_id, 7);
+			cr_expect_eq(u.ts.state, WIRE_TSTATUS_RETRYING);
+			cr_expect_eq(u.ts.seq, 103);
+			cr_expect_str_eq(u.ts.msg, "No space left on device (target full)");
 		}
 		return 0;
 	}
@@ -1657,4 +1670,69 @@ Test(wire, report_limits)
 	}
 	wire_reader_free(&rd);
 	util_buf_free(&b);
+}
+
+/* TSTATUS has one valid encoding: OK carries neither an op nor a message,
+ * RETRYING names its op; other states and con_id 0 are refused both ways. */
+static int tstatus_raw(uint32_t con_id, uint32_t state, uint64_t seq, const char *msg)
+{
+	uint8_t p[64];
+	size_t n = strlen(msg), i;
+	struct wire_frame f = { .version = WIRE_VERSION, .type = WIRE_TSTATUS, .payload = p };
+	struct wire_tstatus ts;
+
+	cr_assert_leq(n, sizeof(p) - 18);
+	for (i = 0; i < 4; i++) {
+		p[i] = (uint8_t)(con_id >> (24 - 8 * i));
+		p[4 + i] = (uint8_t)(state >> (24 - 8 * i));
+	}
+	for (i = 0; i < 8; i++)
+		p[8 + i] = (uint8_t)(seq >> (56 - 8 * i));
+	p[16] = (uint8_t)(n >> 8);
+	p[17] = (uint8_t)n;
+	memcpy(p + 18, msg, n);
+	f.len = (uint32_t)(18 + n);
+	return wire_get_tstatus(&f, &ts);
+}
+
+Test(wire, tstatus_states)
+{
+	struct util_buf b;
+	struct wire_reader r;
+	struct wire_frame f;
+	struct wire_tstatus ts;
+
+	util_buf_init(&b);
+	cr_assert_eq(wire_put_tstatus(&b, 3, WIRE_TSTATUS_OK, 0, NULL), 0);
+	cr_assert_eq(wire_put_tstatus(&b, 3, WIRE_TSTATUS_RETRYING, 1, "a\tb"), 0);
+	cr_expect_eq(wire_put_tstatus(&b, 0, WIRE_TSTATUS_OK, 0, ""), -1);
+	cr_expect_eq(wire_put_tstatus(&b, 3, WIRE_TSTATUS_OK, 5, ""), -1);
+	cr_expect_eq(wire_put_tstatus(&b, 3, WIRE_TSTATUS_OK, 0, "why"), -1);
+	cr_expect_eq(wire_put_tstatus(&b, 3, WIRE_TSTATUS_RETRYING, 0, "why"), -1);
+	cr_expect_eq(wire_put_tstatus(&b, 3, 2, 5, "why"), -1);
+	wire_reader_init(&r);
+	wire_reader_feed(&r, b.data, b.len);
+	cr_assert_eq(wire_reader_next(&r, &f), 1);
+	cr_assert_eq(wire_get_tstatus(&f, &ts), 0);
+	cr_expect_eq(ts.con_id, 3);
+	cr_expect_eq(ts.state, WIRE_TSTATUS_OK);
+	cr_expect_eq(ts.seq, 0);
+	cr_expect_str_eq(ts.msg, "");
+	cr_assert_eq(wire_reader_next(&r, &f), 1);
+	cr_assert_eq(wire_get_tstatus(&f, &ts), 0);
+	cr_expect_eq(ts.state, WIRE_TSTATUS_RETRYING);
+	cr_expect_eq(ts.seq, 1);
+	cr_expect_str_eq(ts.msg, "a b", "control characters are replaced");
+	cr_expect_eq(wire_reader_next(&r, &f), 0, "a refused frame left bytes behind");
+	wire_reader_free(&r);
+	util_buf_free(&b);
+
+	cr_expect_eq(tstatus_raw(3, WIRE_TSTATUS_RETRYING, 9, "full"), 0);
+	cr_expect_eq(tstatus_raw(3, WIRE_TSTATUS_OK, 0, ""), 0);
+	cr_expect_eq(tstatus_raw(0, WIRE_TSTATUS_RETRYING, 9, "full"), -1);
+	cr_expect_eq(tstatus_raw(3, 2, 9, "full"), -1);
+	cr_expect_eq(tstatus_raw(3, WIRE_TSTATUS_RETRYING, 0, "full"), -1);
+	cr_expect_eq(tstatus_raw(3, WIRE_TSTATUS_OK, 9, ""), -1);
+	cr_expect_eq(tstatus_raw(3, WIRE_TSTATUS_OK, 0, "full"), -1);
+	cr_expect_eq(tstatus_raw(3, WIRE_TSTATUS_RETRYING, 9, "a\nb"), -1);
 }
