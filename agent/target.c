@@ -638,8 +638,8 @@ static int apply_record(struct tsession *s, struct link *l, uint64_t seq,
 			      s->con_id, s->source, op.path ? op.path : "", s->root_path, err);
 		s->full = disk_full(rc);
 		free(s->retry_why);
-		s->retry_why = util_xasprintf("op %" PRIu64 " %s %s: %s%s", seq,
-			 op_kind_name(op.kind), op.path ? op.path : "", err, s->full ? " (target full)" : "");
+		/* apply_op's text names the op's kind and path already. */
+		s->retry_why = util_xasprintf("%s%s", err, s->full ? " (target full)" : "");
 		s->retries++;
 		op_free(&op);
 		return 1;
@@ -732,8 +732,8 @@ static int session_commit(struct tsession *s, struct link *l)
 	if (!s->paused_source && s->held && (s->full || s->held_bytes > HOLD_PAUSE_BYTES)) {
 		s->paused_source = true;
 		wire_put_pause(link_out(l), s->con_id);
-		dtlog(DTLOG_WARNING, 0, "Connection %u from %s paused while the target retries %s",
-		      s->con_id, s->source, s->retry_why);
+		dtlog(DTLOG_WARNING, 0, "Connection %u from %s paused while the target retries op %" PRIu64 ": %s",
+		      s->con_id, s->source, s->held->seq, s->retry_why);
 	} else if (s->paused_source && !s->held) {
 		s->paused_source = false;
 		wire_put_resume(link_out(l), s->con_id);
@@ -1076,9 +1076,9 @@ void target_status(const struct target *t, struct util_buf *out)
 		/* The guide's Target Status: OK, or Retrying (and the source
 		 * Paused) with what the oldest held op waits for. */
 		if (s->held)
-			util_buf_printf(out, "  Target status: %s; %s; %u retries, %zu bytes held\n",
+			util_buf_printf(out, "  Target status: %s; op %" PRIu64 ": %s; %u retries, %zu bytes held\n",
 					s->paused_source ? "Retrying, source paused" : "Retrying",
-					s->retry_why, s->retries, s->held_bytes);
+					s->held->seq, s->retry_why, s->retries, s->held_bytes);
 		else
 			util_buf_puts(out, "  Target status: OK\n");
 	}
