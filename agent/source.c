@@ -3886,23 +3886,29 @@ static const char *state_name(const struct conn *c)
 	}
 }
 
-/* The guide's Target Status. A target that sends TSTATUS says which op
- * it retries and why; an older one only pauses us while it retries (a
- * full disk at once, else past 8 MiB held), which is all we can show for
- * it. Paused is the user's PAUSETARGET. */
+/* The guide's Target Status (STATUS, STATISTICS). A target that sends
+ * TSTATUS says which op it retries and why; an older one only pauses us
+ * once 8 MiB wait behind a retry, which is all we can tell of it then.
+ * Paused is the user's PAUSETARGET. */
+static const char *stats_target_status(const struct conn *c)
+{
+	if (!c->connected)
+		return "Unknown"; /* ours: no link, nothing heard from it */
+	if (c->tretry_seq || c->tpaused)
+		return "Retrying";
+	return c->tx_target_paused ? "Paused" : "OK";
+}
+
 static void target_state_put(const struct conn *c, struct util_buf *out)
 {
-	util_buf_puts(out, "Target status:        ");
+	util_buf_printf(out, "Target status:        %s", stats_target_status(c));
 	if (!c->connected)
-		util_buf_puts(out, "Unknown (not connected)\n");
-	else if (c->tx_target_paused)
-		util_buf_puts(out, "Paused\n");
+		util_buf_puts(out, " (not connected)");
 	else if (c->tretry_seq)
-		util_buf_printf(out, "Retrying op %" PRIu64 ": %s\n", c->tretry_seq, c->tretry_why);
+		util_buf_printf(out, " op %" PRIu64 ": %s", c->tretry_seq, c->tretry_why);
 	else if (c->tpaused)
-		util_buf_puts(out, "Retrying (the target paused this connection)\n");
-	else
-		util_buf_puts(out, "OK\n");
+		util_buf_puts(out, " (the target paused this connection)");
+	util_buf_puts(out, "\n");
 }
 
 void source_list(const struct source *s, struct util_buf *out)
@@ -4002,15 +4008,6 @@ static const char *stats_transmit_mode(const struct conn *c)
 		return "Scheduled";
 	/* Not linked after a failed attempt: a transmission error. */
 	return !c->connected && c->last_error[0] ? "Error" : "Started";
-}
-
-static const char *stats_target_status(const struct conn *c)
-{
-	if (!c->connected)
-		return "Unknown"; /* ours: no link, nothing heard from it */
-	if (c->tpaused)
-		return "Retrying";
-	return c->tx_target_paused ? "Paused" : "OK";
 }
 
 static const char *stats_data_state(const struct conn *c)

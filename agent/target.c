@@ -1063,6 +1063,12 @@ void target_free(struct target *t)
 	free(t);
 }
 
+/* The guide's Target Status of a connection (STATUS, STATISTICS). */
+static const char *tstate_word(const struct tsession *s)
+{
+	return !s->held ? "OK" : s->paused_source ? "Retrying (source paused)" : "Retrying";
+}
+
 void target_status(const struct target *t, struct util_buf *out)
 {
 	const struct tsession *s;
@@ -1073,14 +1079,12 @@ void target_status(const struct target *t, struct util_buf *out)
 				s->source, s->con_id, s->link ? "connected" : "disconnected",
 				s->root_path ? s->root_path : "-", s->last_applied,
 				s->ops_applied, s->bytes_applied, s->apply_errors);
-		/* The guide's Target Status: OK, or Retrying (and the source
-		 * Paused) with what the oldest held op waits for. */
+		/* Retrying: what the oldest held op waits for. */
 		if (s->held)
 			util_buf_printf(out, "  Target status: %s; op %" PRIu64 ": %s; %u retries, %zu bytes held\n",
-					s->paused_source ? "Retrying, source paused" : "Retrying",
-					s->held->seq, s->retry_why, s->retries, s->held_bytes);
+					tstate_word(s), s->held->seq, s->retry_why, s->retries, s->held_bytes);
 		else
-			util_buf_puts(out, "  Target status: OK\n");
+			util_buf_printf(out, "  Target status: %s\n", tstate_word(s));
 	}
 }
 
@@ -1089,7 +1093,7 @@ void target_stats(const struct target *t, struct util_buf *out)
 	const struct tsession *s;
 
 	for (s = t->sessions; s; s = s->next) {
-		const char *st = !s->held ? "OK" : s->paused_source ? "Retrying (source paused)" : "Retrying";
+		const char *st = tstate_word(s);
 		const char *ln = s->link ? "Connected" : "Disconnected";
 
 		statrec_str(out, "Source Name", s->source, strlen(s->source));

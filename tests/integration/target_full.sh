@@ -67,7 +67,7 @@ agent_log src | grep -q 'Connection 1: the target retries op [0-9]*: .*(target f
 queued=$(printf '%s\n' "$OUT" | sed -n 's/^Queued ops: *//p')
 [ "${queued:-0}" -gt 0 ] || fail "no ops queued on the source: $OUT"
 expect_rc 0 dtcl_at tgt -c STATUS
-expect_out 'Target status: Retrying, source paused; op [0-9]+: .*\(target full\)'
+expect_out 'Target status: Retrying \(source paused\); op [0-9]+: .*\(target full\)'
 pass "the source is paused by the target and keeps $queued ops queued"
 
 # Nothing after the op that cannot be written reaches the copy.

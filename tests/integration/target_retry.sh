@@ -33,7 +33,7 @@ echo after >"$data/after.txt"
 for _ in $(seq 100); do agent_log tgt | grep -q ' 4110 ' && break; sleep 0.1; done
 agent_log tgt | grep ' 4110 ' | grep -q 'will be retried (forever)' || fail "no 4110 retry event: $(agent_log tgt | tail -5)"
 expect_rc 0 dtcl_at tgt -c STATUS
-expect_out 'Target status: Retrying, source paused; op [0-9]+: .*No space left on device.*\(target full\)'
+expect_out 'Target status: Retrying \(source paused\); op [0-9]+: .*No space left on device.*\(target full\)'
 for _ in $(seq 50); do dtcl_at src -c 'STATUS 1' | grep -q 'Target status: *Retrying op' && break; sleep 0.1; done
 expect_rc 0 dtcl_at src -c 'STATUS 1'
 expect_out 'Target status: +Retrying op [0-9]+: .*No space left on device'
