@@ -68,7 +68,11 @@ queued=$(printf '%s\n' "$OUT" | sed -n 's/^Queued ops: *//p')
 [ "${queued:-0}" -gt 0 ] || fail "no ops queued on the source: $OUT"
 expect_rc 0 dtcl_at tgt -c STATUS
 expect_out 'Target status: Retrying \(source paused\); op [0-9]+: .*\(target full\)'
-pass "the source is paused by the target and keeps $queued ops queued"
+expect_rc 0 dtcl_at src -c "STATISTICS 1"
+expect_out $'^Target Status\t"Retrying"$'
+expect_rc 0 dtcl_at tgt -c "STATISTICS TARGET"
+expect_out $'^Target Status\t"Retrying \\(source paused\\)"$'
+pass "the source is paused by the target and keeps $queued ops queued; STATUS and STATISTICS say Retrying"
 
 # Nothing after the op that cannot be written reaches the copy.
 order_kept() {
