@@ -27,6 +27,7 @@
 #include "repset.h"
 #include "tbucket.h"
 #include "transmit.h"
+#include "qlimit.h"
 #include "restore.h"
 #include "statrec.h"
 #include "verifylog.h"
@@ -239,12 +240,28 @@ struct conn {
 	char peer_ip[64];                   /* the target's, last seen */
 	enum task_kind stats_task;          /* the last task started */
 
+	/* An exhausted queue (queue.disk_max, queue.min_free, a journal
+	 * that cannot be written or read): auto-disconnect, flush, auto-
+	 * reconnect, auto-remirror. The flush runs from a timer (adisc_why
+	 * pending), never inside the enqueue that found the queue full. */
+	char *adisc_why;
+	struct evloop_timer *adisc_timer;
+	bool adisc;               /* flushed, reconnecting */
+	bool adisc_fail_logged;   /* 4011 said for this reconnect */
+	bool mirror_required;     /* flushed and not remirrored yet */
+	uint64_t adiscs;          /* auto-disconnects so far */
+
 	struct conn *next;
 };
 
 struct source {
 	struct agent *a;
 	struct conn *conns;
+	/* Free space on the queue's file system: measured (statvfs) every
+	 * second and after each MiB written, minus what was written since. */
+	uint64_t q_free, q_written;
+	bool q_free_known;
+	bool q_alerted;           /* queue.alert_percent reached */
 	/* Ops queued now are replication: capture events are being handled,
 	 * or a failed delta of theirs goes whole (guards_settle). */
 	bool replicating;
@@ -279,6 +296,17 @@ static int conn_mirror(struct conn *c, char *err, size_t errlen);
 static void journal_path(const struct conn *c, uint64_t file_seq, char *buf, size_t len);
 static void cron_tick(struct evloop *loop, struct evloop_timer *t, void *arg);
 static time_t cron_after(const struct conn *c, time_t now);
+
+static void conn_auto_disconnect(struct conn *c, const char *why);
+static void adisc_reconnected(struct conn *c, uint64_t applied);
+
+/* Whether capture events are queued for the connection: not while an
+ * exhausted queue waits for its remirror, which covers them. */
+static bool conn_captures(const struct conn *c)
+{
+	return c->replicate && c->state != CONN_STOPPED && !c->adisc && !c->adisc_why &&
+	       !c->mirror_required;
+}
 
 static struct conn *conn_find(const struct source *s, uint32_t id)
 {
@@ -432,6 +460,66 @@ static void journal_note(struct conn *c, uint64_t file_seq, uint64_t seq)
 static void spill_origin_note(struct conn *c, uint64_t seq, bool mirror, size_t len);
 static bool spill_origin_of(struct conn *c, uint64_t seq);
 
+/* ----------------------------------------------------------- queue limits */
+
+static void queue_limits(const struct source *s, struct qlimit *l)
+{
+	l->disk_max = s->a->conf.queue.disk_max;
+	l->min_free = s->a->conf.queue.min_free;
+	l->alert_percent = s->a->conf.queue.alert_percent;
+}
+
+/* Bytes held in xlog files only, over every connection (one queue dir). */
+static uint64_t disk_queued(const struct source *s)
+{
+	uint64_t n = 0;
+
+	for (const struct conn *c = s->conns; c; c = c->next)
+		n += c->spilled_bytes;
+	return n;
+}
+
+static void queue_free_measure(struct source *s)
+{
+	struct statvfs vfs;
+
+	s->q_free_known = statvfs(conf_queue_dir(&s->a->conf), &vfs) == 0;
+	s->q_free = s->q_free_known ? (uint64_t)vfs.f_bavail * vfs.f_frsize : 0;
+	s->q_written = 0;
+}
+
+/* Free space on the queue's file system as far as we know; unknown (the
+ * directory cannot be examined) does not hold the queue up. */
+static uint64_t queue_free(struct source *s)
+{
+	if (!s->q_free_known || s->q_written >= (1u << 20))
+		queue_free_measure(s);
+	if (!s->q_free_known)
+		return UINT64_MAX;
+	return s->q_free > s->q_written ? s->q_free - s->q_written : 0;
+}
+
+/* queue.alert_percent: logged (and sent to syslog) once when reached, and
+ * once when usage falls below again. */
+static void queue_alert(struct source *s)
+{
+	struct qlimit lim;
+	uint64_t used = disk_queued(s), fr;
+	unsigned pct;
+	int r;
+
+	queue_limits(s, &lim);
+	fr = queue_free(s);
+	pct = qlimit_percent(&lim, used, fr);
+	r = qlimit_alert(&lim, pct, &s->q_alerted);
+	if (r > 0)
+		dtlog_event(DTLOG_WARNING, 0, "Queue usage alert: the disk queue is at %u%% (%" PRIu64 " bytes; queue.alert_percent %d); the connection is auto-disconnected when it is full",
+			    pct, used, lim.alert_percent);
+	else if (r < 0)
+		dtlog_event(DTLOG_INFO, 0, "Queue usage back below queue.alert_percent: %u%% (%" PRIu64 " bytes)",
+			    pct, used);
+}
+
 /* Task markers only ever come from a task, even when capture starts one (a
  * catch-up mirror after lost events). */
 static bool op_is_task(const struct ditto_op *op)
@@ -445,26 +533,41 @@ static bool op_is_task(const struct ditto_op *op)
 static int conn_enqueue(struct conn *c, struct ditto_op *op)
 {
 	struct util_buf enc;
-	bool mirror = !c->src->replicating || op_is_task(op);
+	bool mirror = !c->src->replicating || op_is_task(op), spill;
+	struct qlimit lim;
+	char why[256];
 
+	/* Flushed or about to be: the remirror after the reconnect covers
+	 * what comes now. */
+	if (c->adisc || c->adisc_why)
+		return 0;
 	op->seq = c->next_seq;
 	util_buf_init(&enc);
 	if (op_encode(op, &enc) < 0) {
 		util_buf_free(&enc);
 		return -1;
 	}
+	/* Memory full: the op lives on disk only until the queue has room
+	 * again. A task's op never spills (its walk waits for room): one op
+	 * over is better than a mirror exhausting a small disk queue. */
+	spill = c->spilling || (c->queued_bytes + enc.len > c->src->a->conf.queue.memory && !mirror);
 	if (c->xw && !c->journal_failed) {
+		queue_limits(c->src, &lim);
+		if (qlimit_exhausted(&lim, disk_queued(c->src), enc.len, spill, queue_free(c->src),
+				     why, sizeof(why))) {
+			conn_auto_disconnect(c, why);
+			util_buf_free(&enc);
+			return 0;
+		}
 		if (xlog_append(c->xw, op) < 0) {
-			/* The queue still works from memory; only a restart
-			 * would lose these ops, so say so loudly. */
-			c->journal_failed = true;
-			dtlog_event(DTLOG_ERROR, 4007, "Queue journal of connection %u failed: %s; ops queued from now on do not survive an agent restart",
-				    c->id, strerror(errno));
+			snprintf(why, sizeof(why), "the queue journal cannot be written: %s", strerror(errno));
+			conn_auto_disconnect(c, why);
+			util_buf_free(&enc);
+			return 0;
 		} else {
+			c->src->q_written += enc.len;
 			journal_note(c, xlog_writer_file_seq(c->xw), op->seq);
-			/* Memory full: this op lives on disk only until the
-			 * queue has room for it again. */
-			if (c->spilling || c->queued_bytes + enc.len > c->src->a->conf.queue.memory) {
+			if (spill) {
 				if (!c->spilling) {
 					c->spilling = true;
 					c->spill_first = c->next_seq;
@@ -476,6 +579,7 @@ static int conn_enqueue(struct conn *c, struct ditto_op *op)
 				spill_origin_note(c, c->next_seq, mirror, enc.len);
 				c->next_seq++;
 				util_buf_free(&enc);
+				queue_alert(c->src);
 				return 0;
 			}
 		}
@@ -497,11 +601,20 @@ static void conn_drop_queue(struct conn *c, uint64_t applied)
 	c->last_acked = applied;
 }
 
+/* The disk queue cannot be read back: the same safe path as a full one. */
+static void spill_failed(struct conn *c, const char *why)
+{
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), "the disk queue cannot be read back (%s)", why);
+	conn_auto_disconnect(c, buf);
+}
+
 static void conn_lost_ops(struct conn *c, uint64_t applied, const char *why)
 {
 	char err[256];
 
-	dtlog_event(DTLOG_ERROR, 4007, "Connection %u: queued ops after op %" PRIu64 " were lost (%s); the connection is marked Mirror Required and remirrored",
+	dtlog_event(DTLOG_ERROR, 0, "Connection %u: queued ops after op %" PRIu64 " were lost (%s); the connection is marked Mirror Required and remirrored",
 		    c->id, applied, why);
 	conn_drop_queue(c, applied);
 	conn_mirror(c, err, sizeof(err));
@@ -561,14 +674,14 @@ static void spill_refill(struct conn *c)
 			for (i = 0; i < c->njf && c->jf[i].last_seq < c->spill_first; i++)
 				;
 			if (i == c->njf) {
-				conn_lost_ops(c, c->last_acked, "spilled ops missing from the journal");
+				spill_failed(c, "spilled ops missing from the journal");
 				break;
 			}
 			journal_path(c, c->jf[i].file_seq, path, sizeof(path));
 			c->sr = xlog_reader_open(path);
 			c->sr_file = c->jf[i].file_seq;
 			if (!c->sr) {
-				conn_lost_ops(c, c->last_acked, strerror(errno));
+				spill_failed(c, strerror(errno));
 				break;
 			}
 		}
@@ -580,26 +693,26 @@ static void spill_refill(struct conn *c)
 			for (i = 0; i < c->njf && c->jf[i].file_seq <= c->sr_file; i++)
 				;
 			if (i == c->njf) {
-				conn_lost_ops(c, c->last_acked, "journal ends before the spilled ops");
+				spill_failed(c, "journal ends before the spilled ops");
 				break;
 			}
 			journal_path(c, c->jf[i].file_seq, path, sizeof(path));
 			c->sr = xlog_reader_open(path);
 			c->sr_file = c->jf[i].file_seq;
 			if (!c->sr) {
-				conn_lost_ops(c, c->last_acked, strerror(errno));
+				spill_failed(c, strerror(errno));
 				break;
 			}
 			continue;
 		}
 		if (rc < 0) {
-			conn_lost_ops(c, c->last_acked, xlog_reader_error(c->sr));
+			spill_failed(c, xlog_reader_error(c->sr));
 			break;
 		}
 		if (op.seq >= c->spill_first) {
 			if (op.seq != c->spill_first) {
 				op_free(&op);
-				conn_lost_ops(c, c->last_acked, "a gap in the journal");
+				spill_failed(c, "a gap in the journal");
 				break;
 			}
 			util_buf_reset(&enc);
@@ -729,7 +842,7 @@ static int journal_replay(struct conn *c, bool *need_mirror)
 			else
 				xlog_truncate_tail(files.v[i].path, xlog_reader_offset(r));
 		} else if (rc == -1) {
-			dtlog_event(DTLOG_ERROR, 4007, "Queue journal %s is corrupt at byte %" PRIu64 " (%s); connection %u is marked Mirror Required",
+			dtlog_event(DTLOG_ERROR, 0, "Queue journal %s is corrupt at byte %" PRIu64 " (%s); connection %u is marked Mirror Required",
 				    files.v[i].path, xlog_reader_offset(r), xlog_reader_error(r), c->id);
 			*need_mirror = true;
 		}
@@ -1079,6 +1192,10 @@ static int conn_task(struct conn *c, enum task_kind kind, char *err, size_t errl
 	size_t n = 0, i;
 	int ret = -1;
 
+	if (c->adisc || c->adisc_why) {
+		snprintf(err, errlen, "connection %u was auto-disconnected and is reconnecting; its remirror starts then", c->id);
+		return -1;
+	}
 	if (!rs) {
 		snprintf(err, errlen, "replication set %s no longer exists", c->repset);
 		return -1;
@@ -1135,6 +1252,8 @@ static int conn_task(struct conn *c, enum task_kind kind, char *err, size_t errl
 	c->task = kind;
 	c->stats_task = kind;
 	c->mpaused = c->mstopped = false;
+	if (kind == TASK_MIRROR)
+		c->mirror_required = false; /* it covers what was flushed */
 	c->resent_files = c->resent_bytes = 0;
 	c->orphans = c->orphans_removed = c->orphan_bytes = 0;
 	memset(&c->mstats, 0, sizeof(c->mstats));
@@ -1602,7 +1721,9 @@ static bool tx_idle(const struct conn *c)
 
 static bool conn_wants_link(const struct conn *c)
 {
-	return c->state != CONN_STOPPED && c->tx != TX_STOPPED && !tx_idle(c);
+	/* After an auto-disconnect the target's position is needed for the
+	 * remirror, schedule or not. */
+	return c->state != CONN_STOPPED && c->tx != TX_STOPPED && (c->adisc || !tx_idle(c));
 }
 
 /* Dials when a link is wanted and there is none; closes an idle one once
@@ -1661,6 +1782,8 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 		c->tpaused = false;
 		c->tretry_seq = 0;
 		c->restore_required = c->overwrite = false;
+		if (c->adisc)
+			adisc_reconnected(c, ok.last_applied);
 		if (c->restored) {
 			char err[256];
 
@@ -1777,6 +1900,16 @@ static void conn_frame(struct link *l, const struct wire_frame *f, void *arg)
 	}
 }
 
+/* 4011 once a reconnect episode; the dialling goes on (RECONNECT_MS). */
+static void adisc_dial_failed(struct conn *c, const char *why)
+{
+	if (c->adisc_fail_logged)
+		return;
+	c->adisc_fail_logged = true;
+	dtlog_event(DTLOG_ERROR, 4011, "Auto-reconnect has failed connecting Replication Set %s to %s (%s): %s; retrying",
+		    c->repset, c->target, c->peer_ip[0] ? c->peer_ip : c->host, why);
+}
+
 static void retry_dial(struct evloop *loop, struct evloop_timer *t, void *arg)
 {
 	struct conn *c = arg;
@@ -1798,6 +1931,10 @@ static void conn_closed(struct link *l, const char *why, void *arg)
 	else if (c->tx_idle_close)
 		dtlog(DTLOG_INFO, 0, "Connection %u: link to %s closed until the next transmission session",
 		      c->id, c->target);
+	else if (c->adisc && c->connected)
+		dtlog(DTLOG_INFO, 0, "Connection %u: link to %s closed (auto-disconnect)", c->id, c->target);
+	else if (c->adisc)
+		adisc_dial_failed(c, why);
 	else if (c->connected)
 		dtlog(DTLOG_WARNING, 77, "Connection lost with IP address %s (connection %u): %s",
 		      c->target, c->id, why);
@@ -1828,6 +1965,11 @@ static void conn_dial(struct conn *c)
 	struct agent *a = c->src->a;
 	char err[256];
 
+	if (c->adisc && !c->adisc_fail_logged) {
+		dtlog_event(DTLOG_INFO, 4009, "Auto-reconnecting Replication Set %s to %s (%s)",
+			    c->repset, c->target, c->peer_ip[0] ? c->peer_ip : c->host);
+		dtlog(DTLOG_INFO, 80, "Trying to auto-retransmit to ip://%s (connection %u)", c->target, c->id);
+	}
 	dtlog(DTLOG_INFO, 71, "Originator attempting ip://%s (connection %u)", c->target, c->id);
 	c->link = link_dial(a->loop, c->host, c->port, a->key, a->keylen,
 			    a->conf.agent.name, &conn_link_ops, c, err, sizeof(err));
@@ -1835,9 +1977,127 @@ static void conn_dial(struct conn *c)
 		snprintf(c->last_error, sizeof(c->last_error), "%s", err);
 		dtlog(DTLOG_WARNING, 76, "Connection failed to ip://%s (connection %u): %s",
 		      c->target, c->id, err);
+		if (c->adisc)
+			adisc_dial_failed(c, err);
 		if (!c->retry)
 			c->retry = evloop_timer_add(a->loop, RECONNECT_MS, 0, retry_dial, c);
 	}
+}
+
+/* ---------------------------------------------------------- auto-disconnect */
+
+static const char *remirror_word(enum conf_remirror r)
+{
+	switch (r) {
+	case CONF_REMIRROR_NONE: return "none";
+	case CONF_REMIRROR_FULL: return "full";
+	case CONF_REMIRROR_CHECKSUM: return "checksum";
+	default: return "different";
+	}
+}
+
+/* Drops every queued op, in memory and in the journal. The sequence goes
+ * on from where it is: the target's own position is learnt when the link
+ * is back (CONNECT_OK), and the queue starts there. */
+static void queue_flush(struct conn *c)
+{
+	spill_stop(c);
+	while (c->head) {
+		struct qrec *q = c->head;
+
+		c->head = q->next;
+		free(q);
+	}
+	c->tail = c->send_next = NULL;
+	c->queued_ops = c->queued_bytes = 0;
+	c->q_mirror_ops = c->q_mirror_bytes = 0;
+	while (c->guards) {
+		struct probe *p = c->guards;
+
+		c->guards = p->next;
+		probe_free(p);
+	}
+	c->guards_tail = NULL;
+	probes_clear(c);
+	c->journal_failed = false;
+	journal_reset(c);
+}
+
+static void adisc_run(struct evloop *loop, struct evloop_timer *t, void *arg)
+{
+	struct conn *c = arg;
+	const char *ip = c->peer_ip[0] ? c->peer_ip : c->host;
+	char *why = c->adisc_why;
+
+	(void)loop;
+	(void)t;
+	c->adisc_timer = NULL;
+	dtlog_event(DTLOG_WARNING, 4007, "Auto-disconnecting from %s (%s) for Replication Set %s, ID: %u due to %s",
+		    c->target, ip, c->repset, c->id, why);
+	dtlog(DTLOG_WARNING, 78, "Auto-disconnect threshold has been reached (connection %u: %s)", c->id, why);
+	if (c->mw) {
+		mirror_walk_free(c->mw);
+		c->mw = NULL;
+	}
+	if (c->mirror_tick) {
+		evloop_timer_cancel(c->src->a->loop, c->mirror_tick);
+		c->mirror_tick = NULL;
+	}
+	task_end(c, "the connection was auto-disconnected");
+	c->adisc = true;
+	c->adisc_fail_logged = false;
+	c->mirror_required = true;
+	c->mirror_done = false;
+	c->adiscs++;
+	if (c->link)
+		link_close(c->link, "auto-disconnect");
+	queue_flush(c);
+	c->adisc_why = NULL;
+	dtlog(DTLOG_WARNING, 85, "%s has been auto-disconnected (connection %u)", c->repset, c->id);
+	dtlog(DTLOG_WARNING, 801, "Auto-disconnect has occurred on IP address %s with connection %u Disconnected replication set name: %s",
+	      ip, c->id, c->repset);
+	dtlog_event(DTLOG_INFO, 4008, "Auto-disconnect has succeeded for %s (%s) for Replication Set %s, ID: %u",
+		    c->target, ip, c->repset, c->id);
+	snprintf(c->last_error, sizeof(c->last_error), "auto-disconnected: %s", why);
+	free(why);
+	conns_save(c->src);
+	queue_alert(c->src);
+}
+
+/* The flush waits for a fresh turn of the loop: the caller may be inside a
+ * walk or a capture callback that still uses what it frees. */
+static void conn_auto_disconnect(struct conn *c, const char *why)
+{
+	if (c->adisc_why || c->adisc || c->temporary)
+		return;
+	c->adisc_why = util_xstrdup(why);
+	c->adisc_timer = evloop_timer_add(c->src->a->loop, 0, 0, adisc_run, c);
+}
+
+/* CONNECT_OK after an auto-disconnect: the queue starts where the target
+ * stands, and the configured remirror brings the copy in line. */
+static void adisc_reconnected(struct conn *c, uint64_t applied)
+{
+	enum conf_remirror r = c->src->a->conf.queue.auto_remirror;
+	const char *ip = c->peer_ip[0] ? c->peer_ip : c->host;
+	char err[256];
+
+	c->adisc = false;
+	dtlog_event(DTLOG_INFO, 4010, "Auto-reconnect has succeeded connecting Replication Set %s to %s (%s)",
+		    c->repset, c->target, ip);
+	conn_drop_queue(c, applied);
+	if (r == CONF_REMIRROR_NONE) {
+		dtlog(DTLOG_WARNING, 0, "Connection %u is Mirror Required (queue.auto_remirror none): MIRROR START %u replicates again",
+		      c->id, c->id);
+		return;
+	}
+	c->run_mopt = c->mopt;
+	c->run_mopt.calculate = c->run_mopt.newer = false;
+	c->run_mopt.type = r == CONF_REMIRROR_FULL ? SOURCE_MIRROR_FULL :
+			   r == CONF_REMIRROR_CHECKSUM ? SOURCE_MIRROR_CHECKSUM : SOURCE_MIRROR_DIFFERENT;
+	dtlog(DTLOG_INFO, 0, "Connection %u: auto-remirror (%s)", c->id, remirror_word(r));
+	if (conn_task(c, TASK_MIRROR, err, sizeof(err)) < 0)
+		dtlog(DTLOG_ERROR, 0, "Connection %u: auto-remirror not started: %s", c->id, err);
 }
 
 static void conn_free(struct conn *c)
@@ -1850,6 +2110,9 @@ static void conn_free(struct conn *c)
 		evloop_timer_cancel(c->src->a->loop, c->retry);
 	if (c->mirror_tick)
 		evloop_timer_cancel(c->src->a->loop, c->mirror_tick);
+	if (c->adisc_timer)
+		evloop_timer_cancel(c->src->a->loop, c->adisc_timer);
+	free(c->adisc_why);
 	if (c->bw_timer)
 		evloop_timer_cancel(c->src->a->loop, c->bw_timer);
 	if (c->mw)
@@ -2446,7 +2709,7 @@ static void on_capture_event(void *ctx, const struct ditto_capture_event *ev)
 		const struct repset *rs;
 		bool in1, in2;
 
-		if (!c->replicate || c->state == CONN_STOPPED)
+		if (!conn_captures(c))
 			continue;
 		rs = repset_db_find(s->a->repsets, c->repset);
 		if (!rs)
@@ -2517,7 +2780,7 @@ static void sync_parent(struct source *s, const char *p, size_t len)
 	for (c = s->conns; c; c = c->next) {
 		const struct repset *rs = repset_db_find(s->a->repsets, c->repset);
 
-		if (c->replicate && rs && repset_match(rs, p, len))
+		if (conn_captures(c) && rs && repset_match(rs, p, len))
 			queue_dir_attrs(c, p, len);
 	}
 }
@@ -2795,10 +3058,13 @@ static void sync_journals(struct evloop *loop, struct evloop_timer *t, void *arg
 	 * can take to about a second. */
 	for (c = s->conns; c; c = c->next)
 		if (c->xw && !c->journal_failed && xlog_sync(c->xw) < 0) {
-			c->journal_failed = true;
-			dtlog_event(DTLOG_ERROR, 4007, "Queue journal of connection %u cannot be synced: %s",
-				    c->id, strerror(errno));
+			char why[256];
+
+			snprintf(why, sizeof(why), "the queue journal cannot be synced: %s", strerror(errno));
+			conn_auto_disconnect(c, why);
 		}
+	queue_free_measure(s);
+	queue_alert(s);
 }
 
 /* ------------------------------------------------------------ public API */
@@ -2977,7 +3243,7 @@ static void conn_begin(struct conn *c, bool mirror, bool restart, struct util_bu
 	    (c->xw = xlog_writer_open(queue_dir(c), c->host, c->port, c->id, 1,
 				      s->a->conf.queue.xlog_size)) ? 0 : -1) < 0) {
 		c->journal_failed = true;
-		dtlog_event(DTLOG_ERROR, 4007, "Queue journal of connection %u unavailable in %s: %s",
+		dtlog_event(DTLOG_ERROR, 0, "Queue journal of connection %u unavailable in %s: %s",
 			    c->id, queue_dir(c), strerror(errno));
 		util_buf_printf(msg, "warning: queue journal unavailable: %s\n", strerror(errno));
 	}
@@ -3860,8 +4126,37 @@ int source_queue_drained(struct source *s, uint32_t con_id, struct util_buf *msg
 	return !c->mw && c->last_acked + 1 == c->next_seq;
 }
 
+/* The agent-wide disk queue against its limits, and this connection's
+ * auto-disconnects. */
+static void queue_status(const struct conn *c, struct util_buf *out)
+{
+	struct source *s = c->src;
+	struct qlimit lim;
+	uint64_t used = disk_queued(s), fr;
+
+	queue_limits(s, &lim);
+	fr = queue_free(s);
+	util_buf_printf(out, "Queue limits:         disk queue %" PRIu64 " bytes (all connections) of ", used);
+	if (lim.disk_max == CONF_UNLIMITED)
+		util_buf_puts(out, "unlimited");
+	else
+		util_buf_printf(out, "%" PRIu64, lim.disk_max);
+	util_buf_printf(out, ", %u%% (alert at %d%%); ", qlimit_percent(&lim, used, fr), lim.alert_percent);
+	if (fr == UINT64_MAX)
+		util_buf_puts(out, "free space unknown");
+	else
+		util_buf_printf(out, "%" PRIu64 " bytes free", fr);
+	util_buf_printf(out, " (min %" PRIu64 ")\n", lim.min_free);
+	util_buf_printf(out, "Auto-disconnects:     %" PRIu64 "%s%s\n", c->adiscs,
+			c->adiscs ? "; auto-remirror " : "",
+			c->adiscs ? remirror_word(s->a->conf.queue.auto_remirror) : "");
+}
+
 static const char *state_name(const struct conn *c)
 {
+	if (c->adisc || c->adisc_why)
+		return c->adisc_fail_logged ? "Auto-disconnected (reconnecting; the target is not reachable)" :
+					      "Auto-disconnected (reconnecting)";
 	switch (c->state) {
 	case CONN_STARTED:
 		if (c->tx == TX_STOPPED)
@@ -3938,6 +4233,7 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 	target_state_put(c, out);
 	util_buf_printf(out, "Mirror state:         %s\n",
 			c->task == TASK_MIRROR ? (c->mpaused ? "Paused" : c->mw ? "Mirroring" : "Completing") :
+			c->mirror_required ? "Mirror Required (the queue was flushed; MIRROR START, or the auto-remirror)" :
 			c->mstopped ? "Stopped" : c->mirror_done ? "Idle" : "Not started");
 	util_buf_printf(out, "Mirror type:          %s%s\n",
 			mirror_type_word(c->task == TASK_MIRROR ? c->run_mopt.type : c->mopt.type),
@@ -3966,12 +4262,14 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 			c->orphans, c->orphans_removed, c->orphan_bytes);
 	mscript_status(&c->scripts, out);
 	util_buf_printf(out, "Replication state:    %s%s%s\n",
-			c->replicate ? "Replicating" : "Stopped",
+			!c->replicate ? "Stopped" : c->adisc || c->adisc_why || c->mirror_required ?
+			"Pending (Mirror Required)" : "Replicating",
 			c->cap_error[0] ? ": " : "", c->cap_error);
 	util_buf_printf(out, "Queued ops:           %" PRIu64 "\n", c->queued_ops);
 	util_buf_printf(out, "Queued bytes:         %" PRIu64 "\n", c->queued_bytes);
 	util_buf_printf(out, "Disk queue:           %" PRIu64 " ops, %" PRIu64 " bytes\n",
 			c->spilled_ops, c->spilled_bytes);
+	queue_status(c, out);
 	util_buf_printf(out, "Sent ops:             %" PRIu64 "\n", c->sent_ops);
 	util_buf_printf(out, "Sent bytes:           %" PRIu64 "\n", c->sent_bytes);
 	util_buf_printf(out, "Sent compressed:      %" PRIu64 " bytes\n", c->sent_wire);
@@ -4071,7 +4369,8 @@ static void stats_conn(const struct conn *c, struct util_buf *out)
 	stats_text(out, "Mirror Status", stats_mirror_status(c, buf, sizeof(buf)));
 	stats_text(out, "Replication Status",
 		   !c->replicate || c->state == CONN_STOPPED || c->cap_error[0] ? "Stopped" :
-		   c->restore_required ? "Pending" : q_ops > qm_ops ? "Replicating" : "Ready");
+		   c->restore_required || c->adisc || c->adisc_why || c->mirror_required ? "Pending" :
+		   q_ops > qm_ops ? "Replicating" : "Ready");
 	stats_num(out, "Queued (Ops)", q_ops);
 	stats_num(out, "Sent (Bytes)", c->sent_bytes);
 	stats_num(out, "Sent Compressed (Bytes)", c->sent_comp);

@@ -108,9 +108,12 @@ static const struct keydef keys[] = {
 	K_SIZE("queue.min_free", "50M", NULL, CONF_RUNTIME, queue.min_free,
 	       "Free space kept on the queue file system"),
 	K_INT("queue.alert_percent", "50", "0..100", CONF_RUNTIME,
-	      queue.alert_percent, "Queue usage in percent that raises an alert"),
+	      queue.alert_percent, "Disk queue usage in percent that raises an alert; 0 means none"),
 	K_SIZE("queue.xlog_size", "5M", "64K..", 0, queue.xlog_size,
 	       "Largest xlog file; an op is never split"),
+	K_ENUM("queue.auto_remirror", "different", "none|full|different|checksum", CONF_RUNTIME,
+	       queue.auto_remirror,
+	       "Mirror run after an exhausted queue was flushed and the connection reconnected; none leaves it Mirror Required"),
 
 	K_INT("target.retry_limit", "-1", "-1..", CONF_RUNTIME, target.retry_limit,
 	      "Times a failed apply is retried; -1 means forever"),

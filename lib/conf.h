@@ -26,6 +26,14 @@ enum conf_capture {
 	CONF_CAPTURE_BLOCKDRV,
 };
 
+/* Order matches the queue.auto_remirror words in the key table. */
+enum conf_remirror {
+	CONF_REMIRROR_NONE,
+	CONF_REMIRROR_FULL,
+	CONF_REMIRROR_DIFFERENT,
+	CONF_REMIRROR_CHECKSUM,
+};
+
 struct conf_hostport {
 	char *text;               /* canonical "host:port" / "[v6]:port" */
 	char host[CONF_HOST_MAX];
@@ -57,8 +65,9 @@ struct conf {
 		char *dir;            /* "" = <state_dir>/queue */
 		uint64_t disk_max;    /* 0 = no disk queue, CONF_UNLIMITED */
 		uint64_t min_free;
-		int alert_percent;
+		int alert_percent;    /* 0 = no alert */
 		uint64_t xlog_size;
+		enum conf_remirror auto_remirror;
 	} queue;
 	struct {
 		int retry_limit;      /* -1 = forever */
