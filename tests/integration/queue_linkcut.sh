@@ -10,8 +10,10 @@
 # auto-remirror (different) that brings the copy in line, including what was
 # written while disconnected. (C) With queue.auto_remirror none the
 # connection stays Mirror Required (replication Pending) until MIRROR
-# START. (D) queue.min_free on a small queue file system, and a bad
-# queue.auto_remirror refused at start. The trees are identical every time.
+# START. (E) A damaged xlog file found when spilled ops are read back takes
+# the same path. (D) queue.min_free on a small queue file system, and a
+# bad queue.auto_remirror refused at start. The trees are identical every
+# time.
 IT_LIMIT=420
 . "$(dirname "$0")/lib.sh"
 need_root "network namespaces and a tmpfs"
@@ -132,6 +134,24 @@ wait_same src 1 "$data" "$copy" "after MIRROR START (C)"
 echo "replicating again" >"$data/c/again.txt"
 wait_same src 1 "$data" "$copy" "replication after the remirror (C)"
 pass "queue.auto_remirror none: Mirror Required and replication Pending until MIRROR START; then identical and replicating"
+
+# ---- (E) a disk queue that cannot be read back: the same safe path
+expect_rc 0 dtcl_at src -c 'SET queue.auto_remirror=different'
+n08=$(agent_log src | grep -c " 4008 ")
+expect_rc 0 dtcl_at src -c 'TRANSMIT PAUSE 1'
+write e 40
+for _ in $(seq 100); do d=$(disk_bytes); [ "${d:-0}" -gt 2000000 ] && break; sleep 0.1; done
+sleep 1
+# Damage the newest xlog file that holds spilled ops, in its middle.
+f=$(find "$(agent_dir src)/state/queue" -name '*.xlog' -size +1M | LC_ALL=C sort | tail -n 1)
+[ -n "$f" ] || fail "no xlog file with spilled ops"
+sz=$(stat -c %s "$f")
+printf 'garbage in the middle of a queue file' | dd of="$f" bs=1 seek=$((sz / 2)) conv=notrunc status=none
+expect_rc 0 dtcl_at src -c 'TRANSMIT RESUME 1'
+wait_log " 4007 .* due to the disk queue cannot be read back"
+for _ in $(seq 200); do [ "$(agent_log src | grep -c " 4008 ")" -gt "$n08" ] && break; sleep 0.1; done
+wait_same src 1 "$data" "$copy" "after a damaged disk queue (E)"
+pass "a damaged xlog file is found when the spilled ops are read back: auto-disconnect, flush, remirror; trees identical"
 
 # ---- (D) queue.min_free on a small queue file system; a bad auto_remirror
 small="$IT_DIR/qfs"
