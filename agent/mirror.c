@@ -179,6 +179,9 @@ static int emit_verify(struct mirror_walk *w, char *path, uint32_t len,
 	op.data = (uint8_t *)data;
 	op.data_len = (uint32_t)dlen;
 	w->st.probes++;
+	/* A probe may bring its file back as a resend: a step probes about
+	 * its byte budget's worth, so the caller's memory bound holds. */
+	w->step_bytes += op.len;
 	return emit(w, &op);
 }
 

@@ -250,6 +250,10 @@ struct conn {
 	bool adisc_fail_logged;   /* 4011 said for this reconnect */
 	bool mirror_required;     /* flushed and not remirrored yet */
 	uint64_t adiscs;          /* auto-disconnects so far */
+	/* Data the outstanding probes of a walk may bring back as resends:
+	 * the walk waits while it would not fit the memory queue, so a
+	 * remirror does not overrun the disk queue limits by itself. */
+	uint64_t probe_bytes;
 
 	struct conn *next;
 };
@@ -914,15 +918,23 @@ static void probe_free(struct probe *p)
 	free(p);
 }
 
+/* Takes the oldest walk probe off the list; the caller frees it. */
+static struct probe *probe_pop(struct conn *c)
+{
+	struct probe *p = c->probes;
+
+	c->probes = p->next;
+	if (!c->probes)
+		c->probes_tail = NULL;
+	c->probe_bytes -= p->size < c->probe_bytes ? p->size : c->probe_bytes;
+	return p;
+}
+
 static void probes_clear(struct conn *c)
 {
-	while (c->probes) {
-		struct probe *p = c->probes;
-
-		c->probes = p->next;
-		probe_free(p);
-	}
-	c->probes_tail = NULL;
+	while (c->probes)
+		probe_free(probe_pop(c));
+	c->probe_bytes = 0;
 }
 
 /* Remembers a VERIFY just queued, with the source path walk w is at. */
@@ -954,6 +966,8 @@ static void probe_note(struct conn *c, struct mirror_walk *w, const struct ditto
 		p->replication = c->src->replicating;
 		head = &c->guards;
 		tail = &c->guards_tail;
+	} else {
+		c->probe_bytes += p->size;
 	}
 	if (*tail)
 		(*tail)->next = p;
@@ -1150,6 +1164,11 @@ static void task_progress(struct conn *c)
 		task_end(c, NULL);
 }
 
+static bool walk_has_room(const struct conn *c)
+{
+	return !c->spilling && c->queued_bytes + c->probe_bytes < c->src->a->conf.queue.memory;
+}
+
 static void mirror_tick(struct evloop *loop, struct evloop_timer *t, void *arg)
 {
 	struct conn *c = arg;
@@ -1162,8 +1181,9 @@ static void mirror_tick(struct evloop *loop, struct evloop_timer *t, void *arg)
 		return;
 	}
 	/* Memory bounds the walk: it waits for acks when the queue is full
-	 * (or spilling: a mirror never queues to disk). */
-	if (c->queued_bytes < c->src->a->conf.queue.memory && !c->spilling) {
+	 * (or spilling: a mirror never queues to disk), counting what its
+	 * unanswered probes may still resend. */
+	if (walk_has_room(c)) {
 		c->link_mode = LINK_MIRROR;
 		rc = mirror_walk_step(c->mw, 4u << 20, 512);
 		mirror_walk_stats(c->mw, &c->mstats);
@@ -1177,7 +1197,7 @@ static void mirror_tick(struct evloop *loop, struct evloop_timer *t, void *arg)
 		}
 	}
 	conn_pump(c);
-	if (c->mw && !c->mpaused && !c->spilling && c->queued_bytes < c->src->a->conf.queue.memory)
+	if (c->mw && !c->mpaused && walk_has_room(c))
 		c->mirror_tick = evloop_timer_add(loop, 0, 0, mirror_tick, c);
 }
 
@@ -1497,17 +1517,11 @@ static void on_report(struct conn *c, const struct wire_report *r)
 		return;
 	}
 	/* Answers come in order; a probe skipped over lost its answer. */
-	while (c->probes && c->probes->seq < r->seq) {
-		p = c->probes;
-		c->probes = p->next;
-		probe_free(p);
-	}
+	while (c->probes && c->probes->seq < r->seq)
+		probe_free(probe_pop(c));
 	if (!c->probes || c->probes->seq != r->seq)
 		return; /* a probe of an earlier run, replayed from the journal */
-	p = c->probes;
-	c->probes = p->next;
-	if (!c->probes)
-		c->probes_tail = NULL;
+	p = probe_pop(c);
 	probe_answered(c, p, r);
 	probe_free(p);
 }
@@ -1520,11 +1534,8 @@ static void probes_lost(struct conn *c, uint64_t applied)
 	static struct wire_report r;
 
 	while (c->probes && c->probes->seq <= applied) {
-		struct probe *p = c->probes;
+		struct probe *p = probe_pop(c);
 
-		c->probes = p->next;
-		if (!c->probes)
-			c->probes_tail = NULL;
 		memset(&r, 0, offsetof(struct wire_report, ranges));
 		r.seq = p->seq;
 		r.what = WIRE_DIFF_ERROR;
