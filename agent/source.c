@@ -40,7 +40,7 @@
 
 #define DEFAULT_PORT 1500
 #define BATCH_BYTES (1u << 20)
-#define LINK_HIGH_WATER (4u << 20)
+#define LINK_HIGH_WATER (1u << 20)
 #define RECONNECT_MS 1000
 #define REFUSED_RETRY_MS 30000
 
@@ -555,9 +555,17 @@ static int conn_enqueue(struct conn *c, struct ditto_op *op)
 	 * again. A task's op never spills (its walk waits for room): one op
 	 * over is better than a mirror exhausting a small disk queue. */
 	spill = c->spilling || (c->queued_bytes + enc.len > c->src->a->conf.queue.memory && !mirror);
+	if ((!c->xw || c->journal_failed) && spill && !c->temporary) {
+		/* No journal, no disk queue: a full memory queue is exhausted. */
+		conn_auto_disconnect(c, "the memory queue is full and the queue journal is unavailable");
+		util_buf_free(&enc);
+		return 0;
+	}
 	if (c->xw && !c->journal_failed) {
 		queue_limits(c->src, &lim);
-		if (qlimit_exhausted(&lim, disk_queued(c->src), enc.len, spill, queue_free(c->src),
+		/* A restore's connection only carries its mirror (never
+		 * spilled) and cannot be auto-disconnected. */
+		if (!c->temporary && qlimit_exhausted(&lim, disk_queued(c->src), enc.len, spill, queue_free(c->src),
 				     why, sizeof(why))) {
 			conn_auto_disconnect(c, why);
 			util_buf_free(&enc);
@@ -565,9 +573,14 @@ static int conn_enqueue(struct conn *c, struct ditto_op *op)
 		}
 		if (xlog_append(c->xw, op) < 0) {
 			snprintf(why, sizeof(why), "the queue journal cannot be written: %s", strerror(errno));
-			conn_auto_disconnect(c, why);
-			util_buf_free(&enc);
-			return 0;
+			if (!c->temporary) {
+				conn_auto_disconnect(c, why);
+				util_buf_free(&enc);
+				return 0;
+			}
+			/* A restore goes on from memory (only its mirror). */
+			c->journal_failed = true;
+			dtlog(DTLOG_ERROR, 0, "Connection %u: %s", c->id, why);
 		} else {
 			c->src->q_written += enc.len;
 			journal_note(c, xlog_writer_file_seq(c->xw), op->seq);
@@ -784,7 +797,8 @@ static void journal_reset(struct conn *c)
 			xlog_remove(files.v[i].path);
 	xlog_files_free(&files);
 	c->njf = 0;
-	if (!c->journal_failed)
+	/* The directory may be what went missing. */
+	if (!c->journal_failed && util_mkdir_p(queue_dir(c), 0750) == 0)
 		c->xw = xlog_writer_open(queue_dir(c), c->host, c->port, c->id, next_file,
 					 c->src->a->conf.queue.xlog_size);
 }
@@ -1352,6 +1366,10 @@ static void conn_catch_up(struct conn *c)
 {
 	char err[256];
 
+	/* After an auto-disconnect the remirror (or MIRROR START, with
+	 * queue.auto_remirror none) covers it. */
+	if (c->adisc || c->adisc_why || c->mirror_required)
+		return;
 	c->run_mopt = c->mopt;
 	c->run_mopt.calculate = false;
 	c->run_mopt.newer = false;
@@ -3072,6 +3090,8 @@ static void sync_journals(struct evloop *loop, struct evloop_timer *t, void *arg
 			char why[256];
 
 			snprintf(why, sizeof(why), "the queue journal cannot be synced: %s", strerror(errno));
+			if (c->temporary)
+				c->journal_failed = true;
 			conn_auto_disconnect(c, why);
 		}
 	queue_free_measure(s);

@@ -308,10 +308,12 @@ static void on_connect(struct target *t, struct link *l, const struct wire_frame
 		return;
 	s = session_find(t, link_peer_name(l), c.con_id);
 	if (s && s->link && s->link != l) {
-		wire_put_connect_err(link_out(l), c.con_id, WIRE_E_BUSY,
-				     "connection already active from another link");
-		link_flush(l);
-		return;
+		/* The source keeps one link per connection: a new CONNECT means
+		 * it gave the old one up (a cut link this side has not noticed
+		 * yet). Refusing would leave it waiting; the new link wins. */
+		dtlog(DTLOG_WARNING, 0, "Connection %u from %s: a new link from %s replaces the one from %s",
+		      c.con_id, s->source, link_peer_addr(l), link_peer_addr(s->link));
+		link_close(s->link, "replaced by a newer link from the source");
 	}
 	if (s && strcmp(s->root_path, c.root)) {
 		/* Same connection, new mapping: start over on the new root. */
