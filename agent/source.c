@@ -40,7 +40,7 @@
 
 #define DEFAULT_PORT 1500
 #define BATCH_BYTES (1u << 20)
-#define LINK_HIGH_WATER (1u << 20)
+#define LINK_HIGH_WATER (4u << 20)
 #define RECONNECT_MS 1000
 #define REFUSED_RETRY_MS 30000
 
