@@ -10,8 +10,8 @@
 # auto-remirror (different) that brings the copy in line, including what was
 # written while disconnected. (C) With queue.auto_remirror none the
 # connection stays Mirror Required (replication Pending) until MIRROR
-# START. (E) A damaged xlog file found when spilled ops are read back takes
-# the same path. (D) queue.min_free on a small queue file system, and a
+# START. (E) A damaged xlog file found when spilled ops are read back, and
+# (F) an xlog file that cannot be written, take the same path. (D) queue.min_free on a small queue file system, and a
 # bad queue.auto_remirror refused at start. The trees are identical every
 # time.
 IT_LIMIT=420
@@ -152,6 +152,21 @@ wait_log " 4007 .* due to the disk queue cannot be read back"
 for _ in $(seq 200); do [ "$(agent_log src | grep -c " 4008 ")" -gt "$n08" ] && break; sleep 0.1; done
 wait_same src 1 "$data" "$copy" "after a damaged disk queue (E)"
 pass "a damaged xlog file is found when the spilled ops are read back: auto-disconnect, flush, remirror; trees identical"
+
+# ---- (F) a journal write error (the queue directory removed under the
+# agent: the next xlog file cannot be made): the same path, here with a
+# checksum remirror; the directory is made again
+expect_rc 0 dtcl_at src -c 'SET queue.auto_remirror=checksum'
+n08=$(agent_log src | grep -c " 4008 ")
+qdir="$(agent_dir src)/state/queue"
+rm -rf "$qdir"
+write f 12
+wait_log " 4007 .* due to the queue journal cannot be written"
+for _ in $(seq 200); do [ "$(agent_log src | grep -c " 4008 ")" -gt "$n08" ] && break; sleep 0.1; done
+wait_log "Connection 1: auto-remirror \(checksum\)"
+wait_same src 1 "$data" "$copy" "after a journal write error (F)"
+[ -d "$qdir" ] || fail "the queue directory was not made again"
+pass "a journal write error (queue directory gone): auto-disconnect, the journal starts afresh, checksum remirror; trees identical"
 
 # ---- (D) queue.min_free on a small queue file system; a bad auto_remirror
 small="$IT_DIR/qfs"
