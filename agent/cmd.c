@@ -922,6 +922,23 @@ usage:
 	return CMD_E_SYNTAX;
 }
 
+/* REPLICATION START|STOP con_id */
+static int64_t cmd_replication(struct agent *a, const struct cmd_caller *who,
+			       const struct ctlproto_cmd *cmd, struct util_buf *out)
+{
+	const struct ctlproto_arg *v = cmd->argv;
+	uint32_t id;
+
+	(void)who;
+	if (cmd->argc != 3 || (!arg_is(&v[1], "START") && !arg_is(&v[1], "STOP"))) {
+		util_buf_puts(out, "usage: REPLICATION START|STOP con_id\n");
+		return CMD_E_SYNTAX;
+	}
+	if (parse_con_id(&v[2], &id, out) < 0)
+		return CMD_E_PARAM;
+	return source_replication(a->source, id, arg_is(&v[1], "START"), out) < 0 ? CMD_E_PARAM : 1;
+}
+
 /* PAUSETARGET target / RESUMETARGET target */
 static int64_t cmd_pausetarget(struct agent *a, const struct cmd_caller *who,
 			       const struct ctlproto_cmd *cmd, struct util_buf *out)
@@ -1112,6 +1129,7 @@ static const struct cmd_def cmds[] = {
 	{ "COMPRESSION", true, cmd_compression },
 	{ "LIMIT", true, cmd_limit },
 	{ "TRANSMIT", true, cmd_transmit },
+	{ "REPLICATION", true, cmd_replication },
 	{ "PAUSETARGET", true, cmd_pausetarget },
 	{ "RESUMETARGET", true, cmd_pausetarget },
 	{ "SCHEDULE", false, cmd_schedule }, /* showing is read-only, the rest checks */

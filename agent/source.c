@@ -4004,6 +4004,41 @@ int source_transmit(struct source *s, uint32_t con_id, enum source_transmit what
 	return 0;
 }
 
+int source_replication(struct source *s, uint32_t con_id, bool start, struct util_buf *msg)
+{
+	struct conn *c = conn_find(s, con_id);
+	char err[512];
+
+	if (!c || c->temporary) {
+		util_buf_printf(msg, "no connection %u\n", con_id);
+		return -1;
+	}
+	if (c->replicate == start) {
+		util_buf_printf(msg, "Replication of connection %u is already %s\n", con_id,
+				start ? "started" : "stopped");
+		return 0;
+	}
+	if (start) {
+		if (capture_add_set(s, c->repset, err, sizeof(err)) < 0) {
+			util_buf_printf(msg, "REPLICATION START %u: %s\n", con_id, err);
+			return -1;
+		}
+		c->replicate = true;
+		c->cap_error[0] = '\0';
+		dtlog(DTLOG_INFO, 87, "Start replication on connection %u", con_id);
+		/* What changed while it was stopped was never captured. */
+		conn_catch_up(c);
+		util_buf_printf(msg, "Replication of connection %u started; a difference mirror catches up\n", con_id);
+	} else {
+		c->replicate = false;
+		dtlog(DTLOG_INFO, 88, "Stop replication on connection %u", con_id);
+		util_buf_printf(msg, "Replication of connection %u stopped (changes are not queued; REPLICATION START mirrors what changed meanwhile)\n",
+				con_id);
+	}
+	conns_save(s);
+	return 0;
+}
+
 int source_pause_target(struct source *s, const char *target, bool pause, struct util_buf *msg)
 {
 	char host[256];

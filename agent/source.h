@@ -130,6 +130,9 @@ int source_compression_set(struct source *s, uint32_t con_id, enum wire_comp com
  * scheduled connection starts a session now. */
 enum source_transmit { SOURCE_TX_START, SOURCE_TX_STOP, SOURCE_TX_PAUSE, SOURCE_TX_RESUME };
 int source_transmit(struct source *s, uint32_t con_id, enum source_transmit what, struct util_buf *msg);
+/* REPLICATION START|STOP con_id: whether captured changes are queued; a
+ * start mirrors the differences made while stopped. */
+int source_replication(struct source *s, uint32_t con_id, bool start, struct util_buf *msg);
 /* PAUSETARGET / RESUMETARGET target: every connection to host[:port]. */
 int source_pause_target(struct source *s, const char *target, bool pause, struct util_buf *msg);
 /* SCHEDULE: read, then set for every connection to the same target. */

@@ -62,6 +62,8 @@ static const struct help_entry help[] = {
 	  "Limits the replication data sent on the connection to this many bytes per second on the wire (after compression), held within about 5 % in each second; K, M and G multiply by 1024 (512K, 10M). Data waits in the queue meanwhile. NONE removes the limit. Takes effect at once and is kept across restarts; STATUS con_id shows the limit and the send rate of the last second." },
 	{ "TRANSMIT", "TRANSMIT START|STOP|PAUSE|RESUME con_id",
 	  "PAUSE holds the connection's data in the queue with the link kept, RESUME lets it go; STOP also closes the link and keeps it closed (across restarts too) until START. START on a scheduled connection runs a session now, which ends like a scheduled one." },
+	{ "REPLICATION", "REPLICATION START|STOP con_id",
+	  "STOP: changes to the set are no longer queued for the connection (mirrors still run); START: they are again, and a difference mirror sends what changed meanwhile. Kept across restarts." },
 	{ "PAUSETARGET", "PAUSETARGET target[:port]",
 	  "Pauses every connection of this source to that target: Pause Pending while ops already sent are applied, then Paused; new data queues here. Kept across restarts." },
 	{ "RESUMETARGET", "RESUMETARGET target[:port]", "Ends a PAUSETARGET: what queued goes." },

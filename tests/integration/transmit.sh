@@ -6,7 +6,8 @@
 # are in flight to a frozen target, then Paused), and SCHEDULE: a byte
 # threshold, a start time, a byte stop limit, a window that bounds them,
 # DISABLE/ENABLE/CLEAR, the schedule shared by connections to the same
-# target and kept across a restart, events 81/82; bad arguments refused.
+# target and kept across a restart, events 81/82; REPLICATION STOP/START;
+# bad arguments refused.
 # The trees are identical after every step.
 IT_LIMIT=240
 . "$(dirname "$0")/lib.sh"
@@ -243,3 +244,24 @@ state_is Started 2
 echo done >"$data/done.txt"
 same "$data" 1 "$copy" "after CLEAR"
 pass "DISABLE/ENABLE keep the settings; TRANSMIT START runs a session now; CLEAR (from either connection) ends scheduling"
+
+# ---- REPLICATION STOP / START
+expect_rc 2 dtcl_at src -c "REPLICATION PAUSE 1"
+expect_out "usage: REPLICATION START.STOP con_id"
+expect_rc 0 dtcl_at src -c "REPLICATION STOP 1"
+agent_log src | grep -q " 88 Stop replication on connection 1" || fail "no message 88"
+field "Replication state" | grep -q "^Stopped" || fail "replication state: $(field 'Replication state')"
+echo unseen >"$data/unseen.txt"
+not_there "$copy/unseen.txt"
+[ "$(num "Queued ops")" -eq 0 ] || fail "changes queued while replication was stopped"
+kill -TERM "$PID_src"
+wait "$PID_src" 2>/dev/null
+start_agent src --key-file "$key"
+field "Replication state" | grep -q "^Stopped" || fail "replication stop not kept across a restart"
+expect_rc 0 dtcl_at src -c "REPLICATION START 1"
+expect_out "difference mirror catches up"
+agent_log src | grep -q " 87 Start replication on connection 1" || fail "no message 87"
+same "$data" 1 "$copy" "after REPLICATION START"
+echo seen >"$data/seen.txt"
+same "$data" 1 "$copy" "replicating after REPLICATION START"
+pass "REPLICATION STOP queues no changes (kept across a restart); START mirrors what changed meanwhile and replicates again (87/88)"
