@@ -304,12 +304,17 @@ static time_t cron_after(const struct conn *c, time_t now);
 static void conn_auto_disconnect(struct conn *c, const char *why);
 static void adisc_reconnected(struct conn *c, uint64_t applied);
 
+/* An exhausted queue: flushed (adisc, reconnecting) or about to be. */
+static bool conn_adisc(const struct conn *c)
+{
+	return c->adisc || c->adisc_why;
+}
+
 /* Whether capture events are queued for the connection: not while an
  * exhausted queue waits for its remirror, which covers them. */
 static bool conn_captures(const struct conn *c)
 {
-	return c->replicate && c->state != CONN_STOPPED && !c->adisc && !c->adisc_why &&
-	       !c->mirror_required;
+	return c->replicate && c->state != CONN_STOPPED && !conn_adisc(c) && !c->mirror_required;
 }
 
 static struct conn *conn_find(const struct source *s, uint32_t id)
@@ -543,7 +548,7 @@ static int conn_enqueue(struct conn *c, struct ditto_op *op)
 
 	/* Flushed or about to be: the remirror after the reconnect covers
 	 * what comes now. */
-	if (c->adisc || c->adisc_why)
+	if (conn_adisc(c))
 		return 0;
 	op->seq = c->next_seq;
 	util_buf_init(&enc);
@@ -606,14 +611,23 @@ static int conn_enqueue(struct conn *c, struct ditto_op *op)
 	return 0;
 }
 
-/* Ops the target has not applied can no longer be sent: start the sequence
- * where the target stands and copy everything again. */
-/* Forgets every queued op past what the target applied. */
-static void conn_drop_queue(struct conn *c, uint64_t applied)
+/* Drops every queued op (and the guards waiting on them), in memory and in
+ * the journal; the sequence and what the target acknowledged stay. */
+static void queue_flush(struct conn *c)
 {
+	uint64_t acked = c->last_acked;
+
 	spill_stop(c);
 	conn_acked(c, UINT64_MAX);
+	c->last_acked = acked;
 	journal_reset(c);
+}
+
+/* Ops the target has not applied can no longer be sent: forgets every
+ * queued op and starts the sequence where the target stands. */
+static void conn_drop_queue(struct conn *c, uint64_t applied)
+{
+	queue_flush(c);
 	c->next_seq = applied + 1;
 	c->last_acked = applied;
 }
@@ -1226,7 +1240,7 @@ static int conn_task(struct conn *c, enum task_kind kind, char *err, size_t errl
 	size_t n = 0, i;
 	int ret = -1;
 
-	if (c->adisc || c->adisc_why) {
+	if (conn_adisc(c)) {
 		snprintf(err, errlen, "connection %u was auto-disconnected and is reconnecting; its remirror starts then", c->id);
 		return -1;
 	}
@@ -1368,7 +1382,7 @@ static void conn_catch_up(struct conn *c)
 
 	/* After an auto-disconnect the remirror (or MIRROR START, with
 	 * queue.auto_remirror none) covers it. */
-	if (c->adisc || c->adisc_why || c->mirror_required)
+	if (conn_adisc(c) || c->mirror_required)
 		return;
 	c->run_mopt = c->mopt;
 	c->run_mopt.calculate = false;
@@ -2025,33 +2039,6 @@ static const char *remirror_word(enum conf_remirror r)
 	}
 }
 
-/* Drops every queued op, in memory and in the journal. The sequence goes
- * on from where it is: the target's own position is learnt when the link
- * is back (CONNECT_OK), and the queue starts there. */
-static void queue_flush(struct conn *c)
-{
-	spill_stop(c);
-	while (c->head) {
-		struct qrec *q = c->head;
-
-		c->head = q->next;
-		free(q);
-	}
-	c->tail = c->send_next = NULL;
-	c->queued_ops = c->queued_bytes = 0;
-	c->q_mirror_ops = c->q_mirror_bytes = 0;
-	while (c->guards) {
-		struct probe *p = c->guards;
-
-		c->guards = p->next;
-		probe_free(p);
-	}
-	c->guards_tail = NULL;
-	probes_clear(c);
-	c->journal_failed = false;
-	journal_reset(c);
-}
-
 static void adisc_run(struct evloop *loop, struct evloop_timer *t, void *arg)
 {
 	struct conn *c = arg;
@@ -2080,6 +2067,11 @@ static void adisc_run(struct evloop *loop, struct evloop_timer *t, void *arg)
 	c->adiscs++;
 	if (c->link)
 		link_close(c->link, "auto-disconnect");
+	/* The sequence goes on from where it is: the target's own position
+	 * is learnt at the reconnect (adisc_reconnected). A journal that
+	 * failed gets another chance with the fresh start. */
+	probes_clear(c);
+	c->journal_failed = false;
 	queue_flush(c);
 	c->adisc_why = NULL;
 	dtlog(DTLOG_WARNING, 85, "%s has been auto-disconnected (connection %u)", c->repset, c->id);
@@ -2097,7 +2089,7 @@ static void adisc_run(struct evloop *loop, struct evloop_timer *t, void *arg)
  * walk or a capture callback that still uses what it frees. */
 static void conn_auto_disconnect(struct conn *c, const char *why)
 {
-	if (c->adisc_why || c->adisc || c->temporary)
+	if (conn_adisc(c) || c->temporary)
 		return;
 	c->adisc_why = util_xstrdup(why);
 	c->adisc_timer = evloop_timer_add(c->src->a->loop, 0, 0, adisc_run, c);
@@ -3905,15 +3897,15 @@ static void tx_tick(struct conn *c, time_t now)
 	q.capacity = 0;
 	if (c->sched.threshold_pct) {
 		const struct conf *cf = &c->src->a->conf;
-		struct statvfs vfs;
+		uint64_t fr;
 
 		/* Memory plus the disk queue: its limit, or with none the
-		 * space left where the xlog files go. */
+		 * space left where the xlog files go (queue_free's figure). */
 		q.capacity = cf->queue.memory;
 		if (cf->queue.disk_max != CONF_UNLIMITED)
 			q.capacity += cf->queue.disk_max;
-		else if (statvfs(queue_dir(c), &vfs) == 0)
-			q.capacity += (uint64_t)vfs.f_bavail * vfs.f_frsize + c->spilled_bytes;
+		else if ((fr = queue_free(c->src)) != UINT64_MAX)
+			q.capacity += fr + c->spilled_bytes;
 	}
 	switch (transmit_tick(&c->sched, &c->sess, now, &q, &why)) {
 	case TRANSMIT_BEGIN:
@@ -4220,7 +4212,7 @@ static void queue_status(const struct conn *c, struct util_buf *out)
 
 static const char *state_name(const struct conn *c)
 {
-	if (c->adisc || c->adisc_why)
+	if (conn_adisc(c))
 		return c->adisc_fail_logged ? "Auto-disconnected (reconnecting; the target is not reachable)" :
 					      "Auto-disconnected (reconnecting)";
 	switch (c->state) {
@@ -4328,7 +4320,7 @@ int source_status(const struct source *s, uint32_t con_id, struct util_buf *out)
 			c->orphans, c->orphans_removed, c->orphan_bytes);
 	mscript_status(&c->scripts, out);
 	util_buf_printf(out, "Replication state:    %s%s%s\n",
-			!c->replicate ? "Stopped" : c->adisc || c->adisc_why || c->mirror_required ?
+			!c->replicate ? "Stopped" : conn_adisc(c) || c->mirror_required ?
 			"Pending (Mirror Required)" : "Replicating",
 			c->cap_error[0] ? ": " : "", c->cap_error);
 	util_buf_printf(out, "Queued ops:           %" PRIu64 "\n", c->queued_ops);
@@ -4435,7 +4427,7 @@ static void stats_conn(const struct conn *c, struct util_buf *out)
 	stats_text(out, "Mirror Status", stats_mirror_status(c, buf, sizeof(buf)));
 	stats_text(out, "Replication Status",
 		   !c->replicate || c->state == CONN_STOPPED || c->cap_error[0] ? "Stopped" :
-		   c->restore_required || c->adisc || c->adisc_why || c->mirror_required ? "Pending" :
+		   c->restore_required || conn_adisc(c) || c->mirror_required ? "Pending" :
 		   q_ops > qm_ops ? "Replicating" : "Ready");
 	stats_num(out, "Queued (Ops)", q_ops);
 	stats_num(out, "Sent (Bytes)", c->sent_bytes);
