@@ -14,7 +14,7 @@ cd "$top"
 DEPS=(build-essential autoconf automake libtool pkg-config
       libconfig-dev liblz4-dev libzstd-dev libssh2-1-dev libxxhash-dev
       libedit-dev libfuse3-dev libssl-dev libcriterion-dev
-      python3 iproute2 util-linux procps passwd coreutils attr)
+      python3 iproute2 util-linux procps passwd coreutils attr e2fsprogs)
 missing=()
 for p in "${DEPS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
