@@ -3086,8 +3086,10 @@ static void sync_journals(struct evloop *loop, struct evloop_timer *t, void *arg
 				c->journal_failed = true;
 			conn_auto_disconnect(c, why);
 		}
-	queue_free_measure(s);
-	queue_alert(s);
+	if (s->conns) { /* nothing to measure for on a target-only agent */
+		queue_free_measure(s);
+		queue_alert(s);
+	}
 }
 
 /* ------------------------------------------------------------ public API */
