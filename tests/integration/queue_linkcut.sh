@@ -95,6 +95,8 @@ done
 wait_log " 4009 Auto-reconnecting Replication Set lc to 10.78.0.2:$tport"
 wait_log " 80 Trying to auto-retransmit to ip://10.78.0.2:$tport \(connection 1\)"
 wait_log " 4011 Auto-reconnect has failed connecting Replication Set lc to 10.78.0.2:$tport"
+wait_log " 0 Queue usage alert: the disk queue is at [0-9]+% \([0-9]+ bytes; queue.alert_percent 50\)" 10
+wait_log " 0 Queue usage back below queue.alert_percent: 0% \(0 bytes\)" 50
 field "Transmit state" | grep -q "^Auto-disconnected (reconnecting" || fail "state: $(field 'Transmit state')"
 field "Replication state" | grep -q "^Pending (Mirror Required)" || fail "replication: $(field 'Replication state')"
 [ "$(num 'Queued ops')" -eq 0 ] || fail "the queue was not flushed: $(field 'Queued ops') ops"
@@ -112,7 +114,7 @@ wait_log "Connection 1: auto-remirror \(different\)" 50
 wait_same src 1 "$data" "$copy" "after the auto-remirror (B)"
 field "Auto-disconnects" | grep -q "^1; auto-remirror different" || fail "auto-disconnects: $(field 'Auto-disconnects')"
 field "Transmit state" | grep -qx "Started" || fail "state after: $(field 'Transmit state')"
-pass "exhausted behind a cut: auto-disconnect and flush (4007/78/85/801/4008), reconnect (4009/80/4011, 4010), auto-remirror; trees identical"
+pass "exhausted behind a cut: alert at 50 % and its re-arm, auto-disconnect and flush (4007/78/85/801/4008), reconnect (4009/80/4011, 4010), auto-remirror; trees identical"
 
 # ---- (C) queue.auto_remirror none: Mirror Required until MIRROR START
 expect_rc 0 dtcl_at src -c 'SET queue.auto_remirror=none'
